@@ -1,0 +1,11 @@
+use std::process::ExitCode;
+
+/// (being written)
+#[derive(Debug, clap::Args)]
+pub struct EtcdCmd {}
+
+impl EtcdCmd {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        anyhow::bail!("not implemented yet")
+    }
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand; each exposes a clap `Args` type with `run`.
+
+pub mod audit;
+pub mod bench;
+pub mod certs;
+pub mod cluster;
+pub mod etcd;
+pub mod tower;

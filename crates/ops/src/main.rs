@@ -1,0 +1,72 @@
+//! `towerlock`: the operator's toolbox for fenced validator failover.
+//!
+//! Each subcommand lives in `cmd/<name>.rs` as a clap `Args` type with an async
+//! `run`; this file only parses arguments and turns errors into exit codes.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Safe two-machine failover for Solana-style validators: the tower lives in
+/// etcd behind a fence, so a primary and a secondary can share one staked
+/// identity without ever voting twice.
+#[derive(Debug, Parser)]
+#[command(name = "towerlock", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect, export and import saved towers (agave's file format, or etcd).
+    Tower(cmd::tower::TowerCmd),
+    /// Make the TLS certificates that etcd and the validators use.
+    Certs(cmd::certs::CertsCmd),
+    /// Check an etcd cluster: reachability, TLS, compaction, latency.
+    Etcd(cmd::etcd::EtcdCmd),
+    /// Run a local cluster that stands in for the Solana network.
+    Cluster(cmd::cluster::ClusterCmd),
+    /// Check an audit trail for safety violations (exit 1 on any).
+    Audit(cmd::audit::AuditCmd),
+    /// Benchmarks; each ends with one line of key=value figures.
+    Bench(cmd::bench::BenchCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Tower(cmd) => cmd.run().await,
+            Command::Certs(cmd) => cmd.run().await,
+            Command::Etcd(cmd) => cmd.run().await,
+            Command::Cluster(cmd) => cmd.run().await,
+            Command::Audit(cmd) => cmd.run().await,
+            Command::Bench(cmd) => cmd.run().await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // One sentence with its causes, no backtrace: operators read this.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
