@@ -1,0 +1,93 @@
+//! One line of `audit.jsonl`: a JSON object tagged by `kind`.
+//!
+//! Pubkeys, hashes and signatures are base-58 strings so that the trail reads
+//! like Solana's own tools print them.
+
+use serde::{Deserialize, Serialize};
+
+/// One event of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A block became a bank on some fork (every fork's blocks are listed, so
+    /// the fork tree can be rebuilt from these lines alone).
+    Bank(BankEvent),
+    /// A block submitted by one of our validators for its leader slot.
+    Block(BlockEvent),
+    /// A vote transaction received by the cluster, accepted or not.
+    Vote(VoteEvent),
+    /// A contact info published over gossip.
+    Contact(ContactEvent),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankEvent {
+    pub slot: u64,
+    pub parent: u64,
+    pub hash: String,
+    pub leader: String,
+    pub ts_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockEvent {
+    pub slot: u64,
+    pub leader: String,
+    pub hash: String,
+    pub instance: String,
+    pub ts_ms: u64,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteEvent {
+    pub ts_ms: u64,
+    pub vote_account: String,
+    pub voter: String,
+    pub identity: String,
+    pub instance: String,
+    pub signature: String,
+    /// `[slot, confirmation_count]` from oldest to newest.
+    pub lockouts: Vec<(u64, u32)>,
+    pub root: Option<u64>,
+    /// Bank hash of the last voted slot, as the vote claims it.
+    pub hash: String,
+    /// `"ok"` when the vote program accepted it, else the error's name.
+    pub result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactEvent {
+    pub ts_ms: u64,
+    pub pubkey: String,
+    pub outset: u64,
+    pub instance: String,
+}
+
+impl Event {
+    /// Parses one line of the trail.
+    pub fn from_line(line: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+
+    /// Encodes the event as one line (without the trailing newline).
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("audit events always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vote_line_matches_design_format() {
+        let line = r#"{"kind":"vote","ts_ms":5,"vote_account":"V","voter":"A","identity":"I","instance":"x","signature":"s","lockouts":[[10,2],[11,1]],"root":null,"hash":"h","result":"ok"}"#;
+        let event = Event::from_line(line).unwrap();
+        let Event::Vote(vote) = &event else {
+            panic!("not a vote: {event:?}")
+        };
+        assert_eq!(vote.lockouts, vec![(10, 2), (11, 1)]);
+        assert_eq!(event.to_line(), line);
+    }
+}
