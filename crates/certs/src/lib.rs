@@ -1,1 +1,530 @@
+//! TLS certificates for etcd and the validators, made without cfssl.
+//!
+//! The seed sets etcd up with mutual TLS: one certificate authority signs the
+//! etcd server's certificate and the validators' client certificate, and each
+//! side authenticates the other with it. This crate makes that set with
+//! [`rcgen`] (P-256 keys) and writes it under the seed's file names, so that the
+//! seed's own `etcd` and `curl` command lines work unchanged:
+//!
+//! | file                | what                                              |
+//! |---------------------|---------------------------------------------------|
+//! | `etcd-ca.pem`       | the CA certificate (both sides trust it)          |
+//! | `etcd-ca-key.pem`   | the CA private key (keep it off the validators)   |
+//! | `etcd.pem`          | etcd's server certificate (serverAuth, hosts SAN) |
+//! | `etcd-key.pem`      | its private key                                   |
+//! | `validator.pem`     | the validators' client certificate (clientAuth)   |
+//! | `validator-key.pem` | its private key                                   |
+//!
+//! Private keys are written with mode 0600. Existing files are never
+//! overwritten unless asked ([`CertOptions::force`]); a refused write writes
+//! nothing at all.
+//!
+//! Tests also need broken sets: [`write_seed_certs_with`] takes an explicit
+//! [`Validity`] (e.g. [`Validity::expired`]), and every call makes a fresh,
+//! unrelated CA, so two directories hold two certificate sets that do not trust
+//! each other.
+//!
+//! This crate does no networking and knows nothing of etcd's flags beyond the
+//! file names.
 
+use std::fs;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
+};
+use time::{Duration, OffsetDateTime};
+
+/// File name of the CA certificate.
+pub const CA_CERT_FILE: &str = "etcd-ca.pem";
+/// File name of the CA private key.
+pub const CA_KEY_FILE: &str = "etcd-ca-key.pem";
+/// File name of etcd's server certificate.
+pub const SERVER_CERT_FILE: &str = "etcd.pem";
+/// File name of etcd's server private key.
+pub const SERVER_KEY_FILE: &str = "etcd-key.pem";
+/// File name of the validators' client certificate.
+pub const CLIENT_CERT_FILE: &str = "validator.pem";
+/// File name of the validators' client private key.
+pub const CLIENT_KEY_FILE: &str = "validator-key.pem";
+
+/// Every file [`write_seed_certs`] writes, in the order it writes them.
+pub const SEED_FILES: [&str; 6] = [
+    CA_CERT_FILE,
+    CA_KEY_FILE,
+    SERVER_CERT_FILE,
+    SERVER_KEY_FILE,
+    CLIENT_CERT_FILE,
+    CLIENT_KEY_FILE,
+];
+
+/// The seed's hosts: etcd on the local machine.
+pub const DEFAULT_HOSTS: [&str; 2] = ["localhost", "127.0.0.1"];
+
+/// Default validity of generated certificates, in days.
+pub const DEFAULT_DAYS: u32 = 365;
+
+/// Errors of certificate generation and writing.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    /// No host names were given for the server certificate.
+    #[error("no hosts given for the etcd server certificate")]
+    NoHosts,
+    /// A host is neither an IP address nor a valid DNS name.
+    #[error("host {host:?} is neither an IP address nor a valid DNS name")]
+    InvalidHost {
+        /// The host as given.
+        host: String,
+    },
+    /// A validity of zero days was asked for.
+    #[error("the validity must be at least one day, got {days}")]
+    InvalidDays {
+        /// The number of days given.
+        days: u32,
+    },
+    /// rcgen refused to generate a key or certificate.
+    #[error("cannot generate the {what}: {source}")]
+    Generate {
+        /// Which key or certificate.
+        what: &'static str,
+        /// rcgen's error.
+        source: rcgen::Error,
+    },
+    /// Certificate files exist already and overwriting was not allowed.
+    #[error(
+        "refusing to overwrite existing {} in {}: pass --force to replace them",
+        files.join(", "),
+        dir.display()
+    )]
+    AlreadyExists {
+        /// The directory.
+        dir: PathBuf,
+        /// The file names that exist.
+        files: Vec<String>,
+    },
+    /// A file or directory could not be created or written.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+}
+
+/// What [`write_seed_certs`] makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertOptions {
+    /// Host names and IP addresses by which clients reach etcd; each becomes a
+    /// subject alternative name of the server certificate.
+    pub hosts: Vec<String>,
+    /// Validity of every certificate, in days from now.
+    pub days: u32,
+    /// Overwrite existing files.
+    pub force: bool,
+}
+
+impl Default for CertOptions {
+    fn default() -> Self {
+        Self {
+            hosts: DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
+            days: DEFAULT_DAYS,
+            force: false,
+        }
+    }
+}
+
+/// The validity period of generated certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// Valid from an hour ago (clock skew between machines) for `days` days.
+    pub fn days(days: u32) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            not_before: now - Duration::hours(1),
+            not_after: now + Duration::days(i64::from(days)),
+        }
+    }
+
+    /// Valid for ten days that ended yesterday: every certificate is expired.
+    pub fn expired() -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            not_before: now - Duration::days(11),
+            not_after: now - Duration::days(1),
+        }
+    }
+}
+
+/// Paths of a written certificate set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedCertPaths {
+    /// The directory holding the files.
+    pub dir: PathBuf,
+}
+
+impl SeedCertPaths {
+    /// Paths of the seed's file names in `dir` (the files need not exist).
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+    /// `etcd-ca.pem`.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join(CA_CERT_FILE)
+    }
+    /// `etcd-ca-key.pem`.
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join(CA_KEY_FILE)
+    }
+    /// `etcd.pem`.
+    pub fn server_cert(&self) -> PathBuf {
+        self.dir.join(SERVER_CERT_FILE)
+    }
+    /// `etcd-key.pem`.
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join(SERVER_KEY_FILE)
+    }
+    /// `validator.pem`.
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.join(CLIENT_CERT_FILE)
+    }
+    /// `validator-key.pem`.
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.join(CLIENT_KEY_FILE)
+    }
+    /// All six paths, in [`SEED_FILES`] order.
+    pub fn all(&self) -> Vec<PathBuf> {
+        SEED_FILES.iter().map(|f| self.dir.join(f)).collect()
+    }
+}
+
+/// A certificate and its private key, both PEM.
+#[derive(Clone)]
+pub struct CertifiedKeyPem {
+    /// The certificate, PEM (`CERTIFICATE`).
+    pub cert_pem: String,
+    /// The private key, PEM (PKCS#8 `PRIVATE KEY`).
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for CertifiedKeyPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertifiedKeyPem")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A complete certificate set in memory.
+#[derive(Debug, Clone)]
+pub struct SeedCerts {
+    /// The certificate authority.
+    pub ca: CertifiedKeyPem,
+    /// etcd's server certificate (CN `etcd`, serverAuth, hosts as SANs).
+    pub server: CertifiedKeyPem,
+    /// The validators' client certificate (CN `validator`, clientAuth).
+    pub client: CertifiedKeyPem,
+}
+
+impl SeedCerts {
+    /// Makes a fresh CA and the server and client certificates it signs.
+    pub fn generate(hosts: &[String], validity: Validity) -> Result<Self, CertError> {
+        if hosts.is_empty() {
+            return Err(CertError::NoHosts);
+        }
+        let sans = hosts
+            .iter()
+            .map(|host| san(host))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let ca_key = new_key("CA key")?;
+        let mut ca_params = base_params("etcd-ca", validity);
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params
+            .self_signed(&ca_key)
+            .map_err(|source| CertError::Generate {
+                what: "CA certificate",
+                source,
+            })?;
+        let ca_pem = CertifiedKeyPem {
+            cert_pem: ca_cert.pem(),
+            key_pem: ca_key.serialize_pem(),
+        };
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let server_key = new_key("server key")?;
+        let mut server_params = base_params("etcd", validity);
+        server_params.subject_alt_names = sans;
+        server_params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        server_params.use_authority_key_identifier_extension = true;
+        let server_cert = server_params
+            .signed_by(&server_key, &issuer)
+            .map_err(|source| CertError::Generate {
+                what: "server certificate",
+                source,
+            })?;
+
+        let client_key = new_key("client key")?;
+        let mut client_params = base_params("validator", validity);
+        client_params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        client_params.use_authority_key_identifier_extension = true;
+        let client_cert = client_params
+            .signed_by(&client_key, &issuer)
+            .map_err(|source| CertError::Generate {
+                what: "client certificate",
+                source,
+            })?;
+
+        Ok(Self {
+            ca: ca_pem,
+            server: CertifiedKeyPem {
+                cert_pem: server_cert.pem(),
+                key_pem: server_key.serialize_pem(),
+            },
+            client: CertifiedKeyPem {
+                cert_pem: client_cert.pem(),
+                key_pem: client_key.serialize_pem(),
+            },
+        })
+    }
+
+    /// Writes the six files into `dir` (created if missing). Without `force`,
+    /// refuses when any of them exists, and then writes nothing.
+    pub fn write(&self, dir: &Path, force: bool) -> Result<SeedCertPaths, CertError> {
+        fs::create_dir_all(dir).map_err(|source| CertError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if !force {
+            let existing: Vec<String> = SEED_FILES
+                .iter()
+                .filter(|f| dir.join(f).symlink_metadata().is_ok())
+                .map(|f| f.to_string())
+                .collect();
+            if !existing.is_empty() {
+                return Err(CertError::AlreadyExists {
+                    dir: dir.to_path_buf(),
+                    files: existing,
+                });
+            }
+        }
+        let contents: [(&str, &str, bool); 6] = [
+            (CA_CERT_FILE, &self.ca.cert_pem, false),
+            (CA_KEY_FILE, &self.ca.key_pem, true),
+            (SERVER_CERT_FILE, &self.server.cert_pem, false),
+            (SERVER_KEY_FILE, &self.server.key_pem, true),
+            (CLIENT_CERT_FILE, &self.client.cert_pem, false),
+            (CLIENT_KEY_FILE, &self.client.key_pem, true),
+        ];
+        for (name, pem, secret) in contents {
+            write_file(&dir.join(name), pem, secret)?;
+        }
+        Ok(SeedCertPaths::in_dir(dir))
+    }
+}
+
+/// Makes a fresh certificate set valid for `options.days` days and writes it
+/// into `dir` under the seed's file names.
+pub fn write_seed_certs(dir: &Path, options: &CertOptions) -> Result<SeedCertPaths, CertError> {
+    if options.days == 0 {
+        return Err(CertError::InvalidDays { days: 0 });
+    }
+    SeedCerts::generate(&options.hosts, Validity::days(options.days))?.write(dir, options.force)
+}
+
+/// Like [`write_seed_certs`] with an explicit validity (e.g.
+/// [`Validity::expired`] for tests); overwrites existing files.
+pub fn write_seed_certs_with(
+    dir: &Path,
+    hosts: &[String],
+    validity: Validity,
+) -> Result<SeedCertPaths, CertError> {
+    SeedCerts::generate(hosts, validity)?.write(dir, true)
+}
+
+fn new_key(what: &'static str) -> Result<KeyPair, CertError> {
+    KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+        .map_err(|source| CertError::Generate { what, source })
+}
+
+fn base_params(common_name: &str, validity: Validity) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, common_name);
+    name.push(DnType::OrganizationName, "towerlock");
+    params.distinguished_name = name;
+    params.not_before = validity.not_before;
+    params.not_after = validity.not_after;
+    params
+}
+
+fn san(host: &str) -> Result<SanType, CertError> {
+    let host = host.trim();
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SanType::IpAddress(ip));
+    }
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '*')
+        });
+    if !valid {
+        return Err(CertError::InvalidHost {
+            host: host.to_string(),
+        });
+    }
+    host.to_string()
+        .try_into()
+        .map(SanType::DnsName)
+        .map_err(|_| CertError::InvalidHost {
+            host: host.to_string(),
+        })
+}
+
+fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), CertError> {
+    let io_err = |source| CertError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut open = fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(if secret { 0o600 } else { 0o644 });
+    }
+    let mut file = open.open(path).map_err(io_err)?;
+    // An existing file keeps its mode on open: set it explicitly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if secret { 0o600 } else { 0o644 };
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(io_err)?;
+    }
+    file.write_all(contents.as_bytes()).map_err(io_err)?;
+    file.sync_all().map_err(io_err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn writes_the_seed_files_with_private_keys_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_seed_certs(dir.path(), &CertOptions::default()).unwrap();
+        for path in paths.all() {
+            let text = fs::read_to_string(&path).unwrap();
+            assert!(text.starts_with("-----BEGIN "), "{}", path.display());
+        }
+        #[cfg(unix)]
+        {
+            assert_eq!(mode(&paths.ca_key()), 0o600);
+            assert_eq!(mode(&paths.server_key()), 0o600);
+            assert_eq!(mode(&paths.client_key()), 0o600);
+            assert_eq!(mode(&paths.ca_cert()), 0o644);
+        }
+    }
+
+    #[test]
+    fn refuses_to_overwrite_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(SERVER_KEY_FILE), "mine").unwrap();
+        let err = write_seed_certs(dir.path(), &CertOptions::default()).unwrap_err();
+        match err {
+            CertError::AlreadyExists { files, .. } => assert_eq!(files, vec![SERVER_KEY_FILE]),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            fs::read_to_string(dir.path().join(SERVER_KEY_FILE)).unwrap(),
+            "mine"
+        );
+        assert!(!dir.path().join(CA_CERT_FILE).exists());
+
+        let options = CertOptions {
+            force: true,
+            ..CertOptions::default()
+        };
+        write_seed_certs(dir.path(), &options).unwrap();
+        assert_ne!(
+            fs::read_to_string(dir.path().join(SERVER_KEY_FILE)).unwrap(),
+            "mine"
+        );
+        #[cfg(unix)]
+        assert_eq!(mode(&dir.path().join(SERVER_KEY_FILE)), 0o600);
+    }
+
+    #[test]
+    fn rejects_bad_hosts_and_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = CertOptions {
+            hosts: vec!["bad host!".into()],
+            ..CertOptions::default()
+        };
+        assert!(matches!(
+            write_seed_certs(dir.path(), &options),
+            Err(CertError::InvalidHost { .. })
+        ));
+        let options = CertOptions {
+            hosts: vec![],
+            ..CertOptions::default()
+        };
+        assert!(matches!(
+            write_seed_certs(dir.path(), &options),
+            Err(CertError::NoHosts)
+        ));
+        let options = CertOptions {
+            days: 0,
+            ..CertOptions::default()
+        };
+        assert!(matches!(
+            write_seed_certs(dir.path(), &options),
+            Err(CertError::InvalidDays { days: 0 })
+        ));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn accepts_ipv6_and_dns_hosts() {
+        let hosts = vec!["::1".to_string(), "etcd.example.org".to_string()];
+        let certs = SeedCerts::generate(&hosts, Validity::days(1)).unwrap();
+        assert!(certs.server.cert_pem.contains("BEGIN CERTIFICATE"));
+        assert!(certs.client.key_pem.contains("BEGIN PRIVATE KEY"));
+    }
+}
