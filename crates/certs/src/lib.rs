@@ -240,6 +240,17 @@ pub struct SeedCerts {
 impl SeedCerts {
     /// Makes a fresh CA and the server and client certificates it signs.
     pub fn generate(hosts: &[String], validity: Validity) -> Result<Self, CertError> {
+        Self::generate_with(hosts, validity, validity, validity)
+    }
+
+    /// Like [`SeedCerts::generate`] with a validity for each certificate
+    /// (e.g. only the server's expired).
+    pub fn generate_with(
+        hosts: &[String],
+        ca_validity: Validity,
+        server_validity: Validity,
+        client_validity: Validity,
+    ) -> Result<Self, CertError> {
         if hosts.is_empty() {
             return Err(CertError::NoHosts);
         }
@@ -249,7 +260,7 @@ impl SeedCerts {
             .collect::<Result<Vec<_>, _>>()?;
 
         let ca_key = new_key("CA key")?;
-        let mut ca_params = base_params("etcd-ca", validity);
+        let mut ca_params = base_params("etcd-ca", ca_validity);
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -269,7 +280,7 @@ impl SeedCerts {
         let issuer = Issuer::new(ca_params, ca_key);
 
         let server_key = new_key("server key")?;
-        let mut server_params = base_params("etcd", validity);
+        let mut server_params = base_params("etcd", server_validity);
         server_params.subject_alt_names = sans;
         server_params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
@@ -285,7 +296,7 @@ impl SeedCerts {
             })?;
 
         let client_key = new_key("client key")?;
-        let mut client_params = base_params("validator", validity);
+        let mut client_params = base_params("validator", client_validity);
         client_params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
