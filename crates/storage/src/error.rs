@@ -1,0 +1,103 @@
+use std::path::PathBuf;
+
+use solana_pubkey::Pubkey;
+use towerlock_tower::TowerError;
+
+use crate::InstanceRecord;
+
+/// Why a storage operation did not succeed. One variant per branch a caller
+/// takes.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Another instance took the fence: stop voting at once.
+    #[error("Lost etcd instance lock for {identity}: taken over by {by}")]
+    LockLost {
+        identity: Pubkey,
+        by: Box<InstanceRecord>,
+    },
+
+    /// The storage did not answer in time or the connection failed: the
+    /// write may or may not have happened, so the vote must not be sent.
+    #[error("tower storage unavailable: {reason}")]
+    Unavailable { reason: String },
+
+    /// No tower is stored for this identity.
+    #[error("no saved tower for {identity}")]
+    NotFound { identity: Pubkey },
+
+    /// The stored bytes are not a tower (or a tower that breaks its
+    /// invariants). They are left in place.
+    #[error("saved tower for {identity} at {location} is corrupt: {reason}")]
+    Corrupt {
+        identity: Pubkey,
+        location: String,
+        reason: String,
+    },
+
+    /// The stored tower's signature does not verify for this identity.
+    #[error("saved tower for {identity} at {location} has an invalid signature")]
+    InvalidSignature { identity: Pubkey, location: String },
+
+    /// The stored tower belongs to another node.
+    #[error("saved tower at {location} belongs to {found}, not to {identity}")]
+    WrongTower {
+        identity: Pubkey,
+        found: Pubkey,
+        location: String,
+    },
+
+    /// The tower handed to `store` is not the fenced identity's.
+    #[error("refusing to store the tower of {tower} under the fence of {fenced}")]
+    IdentityMismatch { fenced: Pubkey, tower: Pubkey },
+
+    /// Another process on this host holds the tower's lock file.
+    #[error("tower for {identity} is locked by another process ({path})")]
+    Locked { identity: Pubkey, path: PathBuf },
+
+    /// Connecting to etcd failed (TLS, certificates, endpoints).
+    #[error(transparent)]
+    Tls(#[from] towerlock_etcd::EtcdError),
+
+    /// A file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// etcd answered with an error that is not a transport failure.
+    #[error("etcd refused the request: {reason}")]
+    Etcd { reason: String },
+}
+
+impl StorageError {
+    /// Maps a tower decoding error to the storage error for `identity` read
+    /// from `location`.
+    pub(crate) fn from_tower(identity: Pubkey, location: String, err: TowerError) -> Self {
+        match err {
+            TowerError::Corrupt { reason } | TowerError::Unencodable { reason } => {
+                StorageError::Corrupt {
+                    identity,
+                    location,
+                    reason,
+                }
+            }
+            TowerError::InvalidSignature { .. } => {
+                StorageError::InvalidSignature { identity, location }
+            }
+            TowerError::WrongTower { found, .. } => StorageError::WrongTower {
+                identity,
+                found,
+                location,
+            },
+        }
+    }
+
+    /// Whether the outcome of the failed call is unknown (retry later)
+    /// rather than a definite refusal.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StorageError::Unavailable { .. })
+    }
+}

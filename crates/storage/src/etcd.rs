@@ -1,0 +1,280 @@
+//! The tower in etcd, fenced by the revision of the takeover write
+//! (DESIGN.md §5).
+//!
+//! Keys (agave's names, under an optional prefix):
+//! `<identity>/instance` holds the [`InstanceRecord`] of the fence holder,
+//! `<identity>/tower` the saved tower (the same bytes as agave's file),
+//! `<identity>/leader` the last leader slot produced.
+//!
+//! etcd's Lock and Election APIs are never used: their safety depends on
+//! leases and clocks. Every write is a plain transaction whose compare is the
+//! fence.
+
+use std::{future::Future, time::Duration};
+
+use async_trait::async_trait;
+use solana_pubkey::Pubkey;
+use towerlock_etcd::{
+    etcd_client::{
+        Client, Compare, CompareOp, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
+        TxnResponse,
+    },
+    EtcdConfig,
+};
+use towerlock_tower::{SavedTower, Slot};
+
+use crate::{FenceToken, InstanceRecord, StorageError, Stored, Takeover, TowerStorage};
+
+/// How often a takeover retries when a store by the previous holder lands
+/// between its read and its write.
+const TAKEOVER_ATTEMPTS: usize = 8;
+
+/// Fenced tower storage in etcd.
+#[derive(Clone)]
+pub struct EtcdTowerStorage {
+    client: Client,
+    prefix: String,
+    timeout: Duration,
+    instance: InstanceRecord,
+}
+
+impl EtcdTowerStorage {
+    /// Connects with mutual TLS as `config` says.
+    pub async fn connect(config: &EtcdConfig) -> Result<Self, StorageError> {
+        let client = towerlock_etcd::connect(config).await?;
+        Ok(Self::new(
+            client,
+            config.key_prefix.clone(),
+            config.request_timeout,
+        ))
+    }
+
+    /// Uses an existing client; `timeout` bounds every request.
+    pub fn new(client: Client, prefix: String, timeout: Duration) -> Self {
+        Self {
+            client,
+            prefix,
+            timeout,
+            instance: InstanceRecord::for_this_process(),
+        }
+    }
+
+    /// The etcd key `<prefix><identity>/<name>`.
+    pub fn key(&self, identity: &Pubkey, name: &str) -> String {
+        format!("{}{identity}/{name}", self.prefix)
+    }
+
+    /// The client, for tools that need plain reads and writes.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The current fence holder of `identity`, if any ever took it.
+    pub async fn holder(&self, identity: &Pubkey) -> Result<Option<InstanceRecord>, StorageError> {
+        let key = self.key(identity, "instance");
+        Ok(self
+            .get(&key)
+            .await?
+            .map(|kv| InstanceRecord::from_bytes(kv.value())))
+    }
+
+    async fn deadline<T>(
+        &self,
+        what: &str,
+        request: impl Future<Output = Result<T, towerlock_etcd::etcd_client::Error>>,
+    ) -> Result<T, StorageError> {
+        match tokio::time::timeout(self.timeout, request).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(err)) if towerlock_etcd::is_outcome_unknown(&err) => {
+                Err(StorageError::Unavailable {
+                    reason: format!("{what}: {}", towerlock_etcd::describe_chain(&err)),
+                })
+            }
+            Ok(Err(err)) => Err(StorageError::Etcd {
+                reason: format!("{what}: {}", towerlock_etcd::describe_chain(&err)),
+            }),
+            Err(_) => Err(StorageError::Unavailable {
+                reason: format!("{what}: no answer within {:?}", self.timeout),
+            }),
+        }
+    }
+
+    async fn txn(&self, what: &str, txn: Txn) -> Result<TxnResponse, StorageError> {
+        let mut kv = self.client.kv_client();
+        self.deadline(what, kv.txn(txn)).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError> {
+        let mut kv = self.client.kv_client();
+        let response = self.deadline("read", kv.get(key, None)).await?;
+        Ok(response.kvs().first().cloned())
+    }
+
+    fn verify(&self, identity: &Pubkey, bytes: &[u8]) -> Result<SavedTower, StorageError> {
+        SavedTower::from_bytes(bytes, identity).map_err(|err| {
+            StorageError::from_tower(
+                *identity,
+                format!("etcd key {}", self.key(identity, "tower")),
+                err,
+            )
+        })
+    }
+
+    /// A write guarded by the fence: `then` runs only while `token` holds it.
+    async fn fenced(
+        &self,
+        what: &str,
+        token: &FenceToken,
+        then: TxnOp,
+    ) -> Result<Stored, StorageError> {
+        let instance_key = self.key(&token.identity, "instance");
+        let txn = Txn::new()
+            .when([
+                Compare::mod_revision(instance_key.as_str(), CompareOp::Equal, token.revision),
+                Compare::value(
+                    instance_key.as_str(),
+                    CompareOp::Equal,
+                    token.instance.to_bytes(),
+                ),
+            ])
+            .and_then([then])
+            .or_else([TxnOp::get(instance_key.as_str(), None)]);
+        let response = self.txn(what, txn).await?;
+        if response.succeeded() {
+            let revision = response.header().map(|h| h.revision()).unwrap_or_default();
+            return Ok(Stored::new(revision));
+        }
+        let by = response
+            .op_responses()
+            .into_iter()
+            .find_map(|op| match op {
+                TxnOpResponse::Get(get) => get.kvs().first().map(|kv| kv.value().to_vec()),
+                _ => None,
+            })
+            .map(|bytes| InstanceRecord::from_bytes(&bytes))
+            .unwrap_or_else(|| InstanceRecord::from_bytes(b"(instance key deleted)"));
+        Err(StorageError::LockLost {
+            identity: token.identity,
+            by: Box::new(by),
+        })
+    }
+}
+
+#[async_trait]
+impl TowerStorage for EtcdTowerStorage {
+    fn instance(&self) -> &InstanceRecord {
+        &self.instance
+    }
+
+    async fn takeover(&self, identity: &Pubkey) -> Result<Takeover, StorageError> {
+        let instance_key = self.key(identity, "instance");
+        let tower_key = self.key(identity, "tower");
+        for _ in 0..TAKEOVER_ATTEMPTS {
+            // Verify the tower before moving the fence, so that a corrupt or
+            // foreign tower stops us without displacing the current holder.
+            let (seen_revision, _) = match self.get(&tower_key).await? {
+                Some(kv) => (kv.mod_revision(), Some(self.verify(identity, kv.value())?)),
+                None => (0, None),
+            };
+            // One write transaction: take the fence and read the tower,
+            // provided nobody stored since the check above.
+            let txn = Txn::new()
+                .when([Compare::mod_revision(
+                    tower_key.as_str(),
+                    CompareOp::Equal,
+                    seen_revision,
+                )])
+                .and_then([
+                    TxnOp::put(
+                        instance_key.as_str(),
+                        self.instance.to_bytes(),
+                        Some(PutOptions::new().with_prev_key()),
+                    ),
+                    TxnOp::get(tower_key.as_str(), Some(GetOptions::new())),
+                ]);
+            let response = self.txn("takeover", txn).await?;
+            if !response.succeeded() {
+                continue;
+            }
+            let revision = response.header().map(|h| h.revision()).unwrap_or_default();
+            let mut displaced = None;
+            let mut tower = None;
+            for op in response.op_responses() {
+                match op {
+                    TxnOpResponse::Put(put) => {
+                        displaced = put
+                            .prev_key()
+                            .map(|kv| InstanceRecord::from_bytes(kv.value()))
+                    }
+                    TxnOpResponse::Get(get) => {
+                        tower = get
+                            .kvs()
+                            .first()
+                            .map(|kv| self.verify(identity, kv.value()))
+                            .transpose()?
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(previous) = &displaced {
+                if *previous != self.instance {
+                    tracing::info!(%identity, displaced = %previous, "took over the tower fence");
+                }
+            }
+            return Ok(Takeover {
+                token: FenceToken {
+                    identity: *identity,
+                    revision,
+                    instance: self.instance.clone(),
+                },
+                tower,
+                displaced,
+            });
+        }
+        Err(StorageError::Etcd {
+            reason: format!(
+                "takeover of {identity}: the tower changed under {TAKEOVER_ATTEMPTS} attempts in a row"
+            ),
+        })
+    }
+
+    async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {
+        if tower.node_pubkey() != token.identity {
+            return Err(StorageError::IdentityMismatch {
+                fenced: token.identity,
+                tower: tower.node_pubkey(),
+            });
+        }
+        let key = self.key(&token.identity, "tower");
+        self.fenced(
+            "store tower",
+            token,
+            TxnOp::put(key, tower.to_bytes(), None),
+        )
+        .await
+    }
+
+    async fn fence_leader_slot(
+        &self,
+        token: &FenceToken,
+        slot: Slot,
+    ) -> Result<Stored, StorageError> {
+        let key = self.key(&token.identity, "leader");
+        self.fenced(
+            "fence leader slot",
+            token,
+            TxnOp::put(key, slot.to_string(), None),
+        )
+        .await
+    }
+
+    async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
+        let kv = self
+            .get(&self.key(identity, "tower"))
+            .await?
+            .ok_or(StorageError::NotFound {
+                identity: *identity,
+            })?;
+        self.verify(identity, kv.value())
+    }
+}

@@ -1,0 +1,139 @@
+//! Who holds the fence, and the proof of holding it.
+
+use std::fmt;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use solana_pubkey::Pubkey;
+use towerlock_tower::SavedTower;
+
+/// A random 128-bit id, fresh for every process: unlike agave's wall-clock
+/// milliseconds, two starts can never share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct InstanceId([u8; 16]);
+
+impl InstanceId {
+    pub fn random() -> Self {
+        let mut id = [0; 16];
+        rand::thread_rng().fill_bytes(&mut id);
+        Self(id)
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl From<InstanceId> for String {
+    fn from(id: InstanceId) -> Self {
+        id.to_string()
+    }
+}
+
+impl TryFrom<String> for InstanceId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        let bytes = hex::decode(&s).map_err(|e| format!("instance id {s:?}: {e}"))?;
+        let id = bytes
+            .try_into()
+            .map_err(|_| format!("instance id {s:?} is not 16 bytes"))?;
+        Ok(Self(id))
+    }
+}
+
+/// What the `<identity>/instance` key holds: who took the fence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    pub id: InstanceId,
+    pub host: String,
+    pub pid: u32,
+    pub version: String,
+    /// Milliseconds since the Unix epoch when this instance started.
+    pub started_at_ms: u64,
+}
+
+impl InstanceRecord {
+    /// A record for this process with a fresh random id.
+    pub fn for_this_process() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "unknown-host".to_string());
+        let started_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Self {
+            id: InstanceId::random(),
+            host,
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at_ms,
+        }
+    }
+
+    /// The exact bytes stored in etcd; fenced writes compare against them.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("instance records always serialize")
+    }
+
+    /// Parses a stored record; a foreign value (e.g. agave's 8-byte
+    /// millisecond id) becomes a record that says so.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        serde_json::from_slice(bytes).unwrap_or_else(|_| Self {
+            id: InstanceId([0; 16]),
+            host: format!("foreign instance value {}", hex::encode(bytes)),
+            pid: 0,
+            version: String::new(),
+            started_at_ms: 0,
+        })
+    }
+}
+
+impl fmt::Display for InstanceRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "instance {} (host {}, pid {}, version {})",
+            self.id, self.host, self.pid, self.version
+        )
+    }
+}
+
+/// Proof of holding the fence for one identity: the revision of the
+/// takeover write and the record written by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FenceToken {
+    pub identity: Pubkey,
+    /// The storage's revision of the takeover write (etcd: the mod_revision
+    /// of the instance key).
+    pub revision: i64,
+    pub instance: InstanceRecord,
+}
+
+/// What a takeover found.
+#[derive(Debug)]
+pub struct Takeover {
+    pub token: FenceToken,
+    /// The stored tower, verified to be the identity's; `None` if none exists.
+    pub tower: Option<SavedTower>,
+    /// The instance that held the fence before, if any.
+    pub displaced: Option<InstanceRecord>,
+}
+
+/// Receipt of a successful fenced write. Only storage can make one, so a vote
+/// built from it was certainly persisted first.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// The storage revision of the write.
+    pub revision: i64,
+}
+
+impl Stored {
+    pub(crate) fn new(revision: i64) -> Self {
+        Self { revision }
+    }
+}

@@ -1,0 +1,269 @@
+//! agave's tower files, written durably and locked against a second process.
+
+use std::{
+    collections::HashMap,
+    fs::{self, File, OpenOptions, TryLockError},
+    io::{ErrorKind, Write},
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use async_trait::async_trait;
+use solana_pubkey::Pubkey;
+use towerlock_tower::{SavedTower, Slot};
+
+use crate::{FenceToken, InstanceRecord, StorageError, Stored, Takeover, TowerStorage};
+
+/// agave's name for a current tower file.
+pub fn tower_file_name(identity: &Pubkey) -> String {
+    format!("tower-1_9-{identity}.bin")
+}
+
+fn legacy_file_name(identity: &Pubkey) -> String {
+    format!("tower-{identity}.bin")
+}
+
+/// What a tower file's name says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TowerFileName {
+    pub identity: Pubkey,
+    /// `tower-<pubkey>.bin`: a bare `SavedTower1_7_14`.
+    pub legacy: bool,
+}
+
+/// Parses `tower-1_9-<pubkey>.bin` or `tower-<pubkey>.bin`.
+pub fn parse_tower_file_name(name: &str) -> Option<TowerFileName> {
+    let stem = name.strip_prefix("tower-")?.strip_suffix(".bin")?;
+    let (key, legacy) = match stem.strip_prefix("1_9-") {
+        Some(key) => (key, false),
+        None => (stem, true),
+    };
+    Some(TowerFileName {
+        identity: key.parse().ok()?,
+        legacy,
+    })
+}
+
+/// Towers as files in one directory, named as agave names them.
+///
+/// Writes go to `<name>.new`, are fsynced, renamed over the old file, and the
+/// directory is fsynced: a crash leaves the old tower or the new one, never a
+/// torn one. (agave skips both fsyncs; `without_fsync` does the same, for
+/// measuring what they cost.)
+pub struct FileTowerStorage {
+    dir: PathBuf,
+    fsync: bool,
+    instance: InstanceRecord,
+    /// Lock files held, with the revision of the takeover that took them.
+    held: Mutex<HashMap<Pubkey, (File, i64)>>,
+    revisions: Mutex<i64>,
+}
+
+impl FileTowerStorage {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            fsync: true,
+            instance: InstanceRecord::for_this_process(),
+            held: Mutex::default(),
+            revisions: Mutex::new(0),
+        }
+    }
+
+    /// agave's way: rename without fsync. Faster, not crash-safe.
+    pub fn without_fsync(mut self) -> Self {
+        self.fsync = false;
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the current-format tower file for `identity`.
+    pub fn path(&self, identity: &Pubkey) -> PathBuf {
+        self.dir.join(tower_file_name(identity))
+    }
+
+    fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
+        let path = path.to_path_buf();
+        move |source| StorageError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// Reads the current file, else the legacy one; `None` if neither exists.
+    fn read(&self, identity: &Pubkey) -> Result<Option<SavedTower>, StorageError> {
+        for (name, legacy) in [
+            (tower_file_name(identity), false),
+            (legacy_file_name(identity), true),
+        ] {
+            let path = self.dir.join(name);
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(err) if err.kind() == ErrorKind::NotFound => continue,
+                Err(err) => return Err(Self::io("cannot read", &path)(err)),
+            };
+            let decoded = if legacy {
+                SavedTower::from_legacy_bytes(&bytes, identity)
+            } else {
+                SavedTower::from_bytes(&bytes, identity)
+            };
+            return decoded.map(Some).map_err(|err| {
+                StorageError::from_tower(*identity, path.display().to_string(), err)
+            });
+        }
+        Ok(None)
+    }
+
+    fn write_durably(&self, identity: &Pubkey, bytes: &[u8]) -> Result<(), StorageError> {
+        let path = self.path(identity);
+        let new_path = path.with_extension("bin.new");
+        let mut file = File::create(&new_path).map_err(Self::io("cannot create", &new_path))?;
+        file.write_all(bytes)
+            .map_err(Self::io("cannot write", &new_path))?;
+        if self.fsync {
+            file.sync_all()
+                .map_err(Self::io("cannot fsync", &new_path))?;
+        }
+        drop(file);
+        fs::rename(&new_path, &path).map_err(Self::io("cannot rename onto", &path))?;
+        if self.fsync {
+            File::open(&self.dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(Self::io("cannot fsync directory", &self.dir))?;
+        }
+        Ok(())
+    }
+
+    fn check_fence(&self, token: &FenceToken) -> Result<(), StorageError> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        match held.get(&token.identity) {
+            Some((_, revision))
+                if *revision == token.revision && token.instance == self.instance =>
+            {
+                Ok(())
+            }
+            // Only a newer takeover through this handle can move the fence:
+            // the lock file keeps other processes out.
+            _ => Err(StorageError::LockLost {
+                identity: token.identity,
+                by: Box::new(self.instance.clone()),
+            }),
+        }
+    }
+
+    fn next_revision(&self) -> i64 {
+        let mut revision = self.revisions.lock().unwrap_or_else(|e| e.into_inner());
+        *revision += 1;
+        *revision
+    }
+}
+
+#[async_trait]
+impl TowerStorage for FileTowerStorage {
+    fn instance(&self) -> &InstanceRecord {
+        &self.instance
+    }
+
+    async fn takeover(&self, identity: &Pubkey) -> Result<Takeover, StorageError> {
+        fs::create_dir_all(&self.dir).map_err(Self::io("cannot create", &self.dir))?;
+        let lock_path = self.dir.join(format!("tower-{identity}.lock"));
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if !held.contains_key(identity) {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(Self::io("cannot open lock file", &lock_path))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Err(StorageError::Locked {
+                        identity: *identity,
+                        path: lock_path,
+                    })
+                }
+                Err(TryLockError::Error(err)) => {
+                    return Err(Self::io("cannot lock", &lock_path)(err))
+                }
+            }
+            held.insert(*identity, (file, 0));
+        }
+        // Read under the lock: the tower is verified before the fence moves.
+        let tower = self.read(identity)?;
+        let revision = self.next_revision();
+        let displaced = held
+            .get_mut(identity)
+            .map(|entry| std::mem::replace(&mut entry.1, revision))
+            .filter(|previous| *previous != 0)
+            .map(|_| self.instance.clone());
+        Ok(Takeover {
+            token: FenceToken {
+                identity: *identity,
+                revision,
+                instance: self.instance.clone(),
+            },
+            tower,
+            displaced,
+        })
+    }
+
+    async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {
+        if tower.node_pubkey() != token.identity {
+            return Err(StorageError::IdentityMismatch {
+                fenced: token.identity,
+                tower: tower.node_pubkey(),
+            });
+        }
+        self.check_fence(token)?;
+        self.write_durably(&token.identity, &tower.to_bytes())?;
+        Ok(Stored::new(self.next_revision()))
+    }
+
+    async fn fence_leader_slot(
+        &self,
+        token: &FenceToken,
+        _slot: Slot,
+    ) -> Result<Stored, StorageError> {
+        // The lock file already keeps other processes out; within the process
+        // the fence check is all a leader slot needs.
+        self.check_fence(token)?;
+        Ok(Stored::new(self.next_revision()))
+    }
+
+    async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
+        self.read(identity)?.ok_or(StorageError::NotFound {
+            identity: *identity,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_parse_both_formats() {
+        let key = Pubkey::new_unique();
+        assert_eq!(
+            parse_tower_file_name(&tower_file_name(&key)),
+            Some(TowerFileName {
+                identity: key,
+                legacy: false
+            })
+        );
+        assert_eq!(
+            parse_tower_file_name(&legacy_file_name(&key)),
+            Some(TowerFileName {
+                identity: key,
+                legacy: true
+            })
+        );
+        assert_eq!(parse_tower_file_name("tower-1_9-notakey.bin"), None);
+        assert_eq!(parse_tower_file_name("vote.bin"), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! Fenced storage in memory: the etcd semantics without etcd, for unit tests
+//! of code that drives a [`TowerStorage`].
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+use solana_pubkey::Pubkey;
+use towerlock_tower::{SavedTower, Slot};
+
+use crate::{FenceToken, InstanceRecord, StorageError, Stored, Takeover, TowerStorage};
+
+#[derive(Default)]
+struct Shared {
+    revision: i64,
+    unavailable: bool,
+    identities: HashMap<Pubkey, Entry>,
+}
+
+#[derive(Default)]
+struct Entry {
+    /// (mod revision, holder) of the instance key.
+    instance: Option<(i64, InstanceRecord)>,
+    tower: Option<Vec<u8>>,
+    leader_slot: Option<Slot>,
+}
+
+/// One instance's handle on a shared in-memory store. Clone the store with
+/// [`MemoryTowerStorage::new_instance`] to get a second instance on the same
+/// data.
+pub struct MemoryTowerStorage {
+    shared: Arc<Mutex<Shared>>,
+    instance: InstanceRecord,
+}
+
+impl Default for MemoryTowerStorage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryTowerStorage {
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::default(),
+            instance: InstanceRecord::for_this_process(),
+        }
+    }
+
+    /// Another instance (with its own random id) on the same data.
+    pub fn new_instance(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            instance: InstanceRecord::for_this_process(),
+        }
+    }
+
+    /// Makes every call fail with `Unavailable` (or work again).
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.lock().unavailable = unavailable;
+    }
+
+    /// Replaces the stored tower bytes, unfenced (to plant bad data in tests).
+    pub fn put_raw_tower(&self, identity: &Pubkey, bytes: Vec<u8>) {
+        let mut shared = self.lock();
+        shared.revision += 1;
+        shared.identities.entry(*identity).or_default().tower = Some(bytes);
+    }
+
+    /// The stored tower bytes, if any.
+    pub fn raw_tower(&self, identity: &Pubkey) -> Option<Vec<u8>> {
+        self.lock()
+            .identities
+            .get(identity)
+            .and_then(|e| e.tower.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn available(shared: &Shared) -> Result<(), StorageError> {
+        if shared.unavailable {
+            Err(StorageError::Unavailable {
+                reason: "memory storage set unavailable".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The fence check shared by every fenced write.
+    fn fenced<T>(
+        &self,
+        token: &FenceToken,
+        write: impl FnOnce(&mut Entry, i64) -> T,
+    ) -> Result<Stored, StorageError> {
+        let mut shared = self.lock();
+        Self::available(&shared)?;
+        let revision = shared.revision + 1;
+        let entry = shared.identities.entry(token.identity).or_default();
+        match &entry.instance {
+            Some((rev, holder)) if *rev == token.revision && *holder == token.instance => {
+                write(entry, revision);
+                shared.revision = revision;
+                Ok(Stored::new(revision))
+            }
+            other => Err(StorageError::LockLost {
+                identity: token.identity,
+                by: Box::new(
+                    other
+                        .as_ref()
+                        .map(|(_, holder)| holder.clone())
+                        .unwrap_or_else(|| token.instance.clone()),
+                ),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl TowerStorage for MemoryTowerStorage {
+    fn instance(&self) -> &InstanceRecord {
+        &self.instance
+    }
+
+    async fn takeover(&self, identity: &Pubkey) -> Result<Takeover, StorageError> {
+        let mut shared = self.lock();
+        Self::available(&shared)?;
+        let bytes = shared
+            .identities
+            .get(identity)
+            .and_then(|e| e.tower.clone());
+        let tower = bytes
+            .map(|bytes| {
+                SavedTower::from_bytes(&bytes, identity)
+                    .map_err(|err| StorageError::from_tower(*identity, "memory".into(), err))
+            })
+            .transpose()?;
+        shared.revision += 1;
+        let revision = shared.revision;
+        let entry = shared.identities.entry(*identity).or_default();
+        let displaced = entry
+            .instance
+            .replace((revision, self.instance.clone()))
+            .map(|(_, holder)| holder);
+        Ok(Takeover {
+            token: FenceToken {
+                identity: *identity,
+                revision,
+                instance: self.instance.clone(),
+            },
+            tower,
+            displaced,
+        })
+    }
+
+    async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {
+        if tower.node_pubkey() != token.identity {
+            return Err(StorageError::IdentityMismatch {
+                fenced: token.identity,
+                tower: tower.node_pubkey(),
+            });
+        }
+        let bytes = tower.to_bytes();
+        self.fenced(token, |entry, _| entry.tower = Some(bytes))
+    }
+
+    async fn fence_leader_slot(
+        &self,
+        token: &FenceToken,
+        slot: Slot,
+    ) -> Result<Stored, StorageError> {
+        self.fenced(token, |entry, _| entry.leader_slot = Some(slot))
+    }
+
+    async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
+        let shared = self.lock();
+        Self::available(&shared)?;
+        let bytes = shared
+            .identities
+            .get(identity)
+            .and_then(|e| e.tower.clone())
+            .ok_or(StorageError::NotFound {
+                identity: *identity,
+            })?;
+        SavedTower::from_bytes(&bytes, identity)
+            .map_err(|err| StorageError::from_tower(*identity, "memory".into(), err))
+    }
+}

@@ -1,0 +1,258 @@
+//! One suite, run against every backend: memory, files, and a real etcd with
+//! mutual TLS (spawned by the test).
+
+use async_trait::async_trait;
+use solana_hash::Hash;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use towerlock_storage::{
+    EtcdTowerStorage, FileTowerStorage, MemoryTowerStorage, StorageError, TowerStorage,
+};
+use towerlock_testsupport::EtcdProcess;
+use towerlock_tower::{SavedTower, Tower};
+
+/// A backend under test: hands out instances on the same data, and can plant
+/// or read raw bytes behind the storage's back.
+#[async_trait]
+trait Backend {
+    type S: TowerStorage;
+    async fn instance(&self) -> Self::S;
+    /// Whether two instances may both take the fence (files allow one
+    /// process per host; the second is refused instead).
+    fn fences_across_instances(&self) -> bool;
+    async fn plant(&self, identity: &Pubkey, bytes: Vec<u8>);
+    async fn raw(&self, identity: &Pubkey) -> Option<Vec<u8>>;
+}
+
+fn tower_with_votes(keypair: &Keypair, slots: impl IntoIterator<Item = u64>) -> SavedTower {
+    let mut tower = Tower::new(keypair.pubkey());
+    for slot in slots {
+        let _ = tower.record_vote(
+            slot,
+            Hash::new_from_array([slot as u8; 32]),
+            Hash::default(),
+            1,
+        );
+    }
+    SavedTower::new(&tower, keypair).unwrap()
+}
+
+async fn round_trip<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let a = backend.instance().await;
+    let first = a.takeover(&keypair.pubkey()).await.unwrap();
+    assert!(first.tower.is_none(), "no tower yet");
+    assert!(matches!(
+        a.load_unfenced(&keypair.pubkey()).await,
+        Err(StorageError::NotFound { .. })
+    ));
+
+    let saved = tower_with_votes(&keypair, 1..10);
+    let _stored = a.store(&first.token, &saved).await.unwrap();
+    let loaded = a.load_unfenced(&keypair.pubkey()).await.unwrap();
+    assert_eq!(loaded.tower(), saved.tower());
+    assert_eq!(backend.raw(&keypair.pubkey()).await, Some(saved.to_bytes()));
+
+    let again = a.takeover(&keypair.pubkey()).await.unwrap();
+    assert_eq!(again.tower.unwrap().tower(), saved.tower());
+    assert!(again.token.revision > first.token.revision);
+}
+
+async fn stale_token_is_fenced<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let a = backend.instance().await;
+    let old = a.takeover(&keypair.pubkey()).await.unwrap().token;
+    let new = a.takeover(&keypair.pubkey()).await.unwrap().token;
+    let saved = tower_with_votes(&keypair, 1..3);
+    let err = a.store(&old, &saved).await.unwrap_err();
+    assert!(matches!(err, StorageError::LockLost { .. }), "{err:?}");
+    assert!(
+        backend.raw(&keypair.pubkey()).await.is_none(),
+        "nothing written"
+    );
+    let err = a.fence_leader_slot(&old, 5).await.unwrap_err();
+    assert!(matches!(err, StorageError::LockLost { .. }), "{err:?}");
+    let _stored = a.store(&new, &saved).await.unwrap();
+    let _stored = a.fence_leader_slot(&new, 5).await.unwrap();
+}
+
+async fn takeover_by_another_instance_fences_the_first<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let a = backend.instance().await;
+    let b = backend.instance().await;
+    let token_a = a.takeover(&keypair.pubkey()).await.unwrap().token;
+    let _stored = a
+        .store(&token_a, &tower_with_votes(&keypair, 1..5))
+        .await
+        .unwrap();
+
+    let taken = b.takeover(&keypair.pubkey()).await.unwrap();
+    assert_eq!(taken.displaced.as_ref(), Some(a.instance()));
+    assert_eq!(
+        taken.tower.as_ref().unwrap().tower().last_voted_slot(),
+        Some(4)
+    );
+
+    let late = tower_with_votes(&keypair, 1..6);
+    match a.store(&token_a, &late).await {
+        Err(StorageError::LockLost { by, .. }) => assert_eq!(*by, *b.instance()),
+        other => panic!("expected LockLost, got {other:?}"),
+    }
+    assert!(matches!(
+        a.fence_leader_slot(&token_a, 9).await,
+        Err(StorageError::LockLost { .. })
+    ));
+    let by_b = tower_with_votes(&keypair, 1..7);
+    let _stored = b.store(&taken.token, &by_b).await.unwrap();
+    assert_eq!(backend.raw(&keypair.pubkey()).await, Some(by_b.to_bytes()));
+}
+
+async fn second_instance_is_refused<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let a = backend.instance().await;
+    let b = backend.instance().await;
+    let _token = a.takeover(&keypair.pubkey()).await.unwrap();
+    let err = b.takeover(&keypair.pubkey()).await.unwrap_err();
+    assert!(matches!(err, StorageError::Locked { .. }), "{err:?}");
+}
+
+async fn another_identitys_tower_is_not_stored<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let a = backend.instance().await;
+    let token = a.takeover(&keypair.pubkey()).await.unwrap().token;
+    let other = tower_with_votes(&Keypair::new(), 1..3);
+    let err = a.store(&token, &other).await.unwrap_err();
+    assert!(
+        matches!(err, StorageError::IdentityMismatch { .. }),
+        "{err:?}"
+    );
+    assert!(backend.raw(&keypair.pubkey()).await.is_none());
+}
+
+async fn bad_towers_are_refused_and_kept<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let identity = keypair.pubkey();
+    let a = backend.instance().await;
+
+    let corrupt = b"not a tower at all".to_vec();
+    backend.plant(&identity, corrupt.clone()).await;
+    let err = a.takeover(&identity).await.unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
+    assert_eq!(backend.raw(&identity).await, Some(corrupt));
+
+    let foreign_key = Keypair::new();
+    let foreign = tower_with_votes(&foreign_key, 1..4).to_bytes();
+    backend.plant(&identity, foreign.clone()).await;
+    match a.takeover(&identity).await {
+        Err(StorageError::WrongTower { found, .. }) => assert_eq!(found, foreign_key.pubkey()),
+        other => panic!("expected WrongTower, got {other:?}"),
+    }
+    assert!(matches!(
+        a.load_unfenced(&identity).await,
+        Err(StorageError::WrongTower { .. })
+    ));
+    assert_eq!(backend.raw(&identity).await, Some(foreign));
+
+    let mut tampered = tower_with_votes(&keypair, 1..4).to_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0xff;
+    backend.plant(&identity, tampered.clone()).await;
+    let err = a.takeover(&identity).await.unwrap_err();
+    assert!(
+        matches!(err, StorageError::InvalidSignature { .. }),
+        "{err:?}"
+    );
+    assert_eq!(backend.raw(&identity).await, Some(tampered));
+}
+
+async fn run_suite<B: Backend>(backend: &B) {
+    round_trip(backend).await;
+    stale_token_is_fenced(backend).await;
+    if backend.fences_across_instances() {
+        takeover_by_another_instance_fences_the_first(backend).await;
+    } else {
+        second_instance_is_refused(backend).await;
+    }
+    another_identitys_tower_is_not_stored(backend).await;
+    bad_towers_are_refused_and_kept(backend).await;
+}
+
+struct Memory(MemoryTowerStorage);
+
+#[async_trait]
+impl Backend for Memory {
+    type S = MemoryTowerStorage;
+    async fn instance(&self) -> MemoryTowerStorage {
+        self.0.new_instance()
+    }
+    fn fences_across_instances(&self) -> bool {
+        true
+    }
+    async fn plant(&self, identity: &Pubkey, bytes: Vec<u8>) {
+        self.0.put_raw_tower(identity, bytes)
+    }
+    async fn raw(&self, identity: &Pubkey) -> Option<Vec<u8>> {
+        self.0.raw_tower(identity)
+    }
+}
+
+#[tokio::test]
+async fn memory_backend() {
+    run_suite(&Memory(MemoryTowerStorage::new())).await;
+}
+
+struct Files(tempfile::TempDir);
+
+#[async_trait]
+impl Backend for Files {
+    type S = FileTowerStorage;
+    async fn instance(&self) -> FileTowerStorage {
+        FileTowerStorage::new(self.0.path())
+    }
+    fn fences_across_instances(&self) -> bool {
+        false
+    }
+    async fn plant(&self, identity: &Pubkey, bytes: Vec<u8>) {
+        let path = FileTowerStorage::new(self.0.path()).path(identity);
+        std::fs::write(path, bytes).unwrap();
+    }
+    async fn raw(&self, identity: &Pubkey) -> Option<Vec<u8>> {
+        std::fs::read(FileTowerStorage::new(self.0.path()).path(identity)).ok()
+    }
+}
+
+#[tokio::test]
+async fn file_backend() {
+    run_suite(&Files(tempfile::tempdir().unwrap())).await;
+}
+
+struct Etcd(EtcdProcess);
+
+#[async_trait]
+impl Backend for Etcd {
+    type S = EtcdTowerStorage;
+    async fn instance(&self) -> EtcdTowerStorage {
+        EtcdTowerStorage::connect(&self.0.config()).await.unwrap()
+    }
+    fn fences_across_instances(&self) -> bool {
+        true
+    }
+    async fn plant(&self, identity: &Pubkey, bytes: Vec<u8>) {
+        let mut client = self.0.client().await;
+        client
+            .put(format!("{identity}/tower"), bytes, None)
+            .await
+            .unwrap();
+    }
+    async fn raw(&self, identity: &Pubkey) -> Option<Vec<u8>> {
+        let mut client = self.0.client().await;
+        let response = client.get(format!("{identity}/tower"), None).await.unwrap();
+        response.kvs().first().map(|kv| kv.value().to_vec())
+    }
+}
+
+#[tokio::test]
+async fn etcd_backend() {
+    run_suite(&Etcd(EtcdProcess::start().await)).await;
+}
