@@ -1,0 +1,275 @@
+//! What validators exchange with the cluster besides Solana's own JSON-RPC:
+//! the streaming notifications, block submission and gossip contact infos.
+//!
+//! Shared by the cluster (server) and its clients, so the protocol lives in
+//! one place. Every type serializes as camelCase JSON, like Solana's RPC.
+//!
+//! # Transport
+//!
+//! One HTTP port serves everything:
+//!
+//! - `POST /` — JSON-RPC 2.0 (Solana's methods, plus [`SUBMIT_BLOCK`] and
+//!   [`PUBLISH_CONTACT_INFO`], which take one positional parameter each).
+//! - `GET /` with a websocket upgrade — JSON-RPC subscriptions: Solana's
+//!   `slotSubscribe`, plus [`BANK_SUBSCRIBE`] and [`GOSSIP_SUBSCRIBE`]. A
+//!   subscription answers `{"result": <id>}` and then sends
+//!   `{"jsonrpc":"2.0","method":"<kind>Notification","params":{"result":…,"subscription":<id>}}`.
+//!   `bankSubscribe` first replays every live bank (the root and all its
+//!   descendants, in slot order), then streams each bank as it freezes.
+//!   `gossipSubscribe` first replays the table, then pushes every accepted
+//!   contact info at once. `*Unsubscribe [id]` answers `true`.
+//! - `GET /health` — `ok`.
+//!
+//! # Votes
+//!
+//! Votes are real Solana transactions sent with `sendTransaction`
+//! (base64 or base58; a TowerSync vote instruction signed by the node identity
+//! as fee payer and the authorized voter). The config object may carry one
+//! extra key, `"instance"` (see [`SendTransactionConfig`]), naming the sending
+//! instance so that the audit trail can tell a primary from a secondary that
+//! share one identity; agave ignores unknown keys, so a validator may always
+//! send it.
+
+use serde::{Deserialize, Serialize};
+use solana_hash::Hash;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use solana_signer::Signer;
+
+/// The agave version the RPC claims to be (shapes follow it).
+pub const SOLANA_CORE_VERSION: &str = "2.2.16";
+/// The `feature-set` number `getVersion` reports.
+pub const FEATURE_SET: u32 = 3_294_202_862;
+
+/// JSON-RPC method: submit a block for a leader slot; param: [`SubmitBlock`];
+/// result: [`SubmitBlockResult`].
+pub const SUBMIT_BLOCK: &str = "submitBlock";
+/// JSON-RPC method: publish a contact info; param: [`SignedContactInfo`];
+/// result: `true` when the hub took it (also for a repeat).
+pub const PUBLISH_CONTACT_INFO: &str = "publishContactInfo";
+/// Websocket: frozen banks ([`BankNotification`], method `bankNotification`).
+pub const BANK_SUBSCRIBE: &str = "bankSubscribe";
+/// Websocket: gossip ([`SignedContactInfo`], method `gossipNotification`).
+pub const GOSSIP_SUBSCRIBE: &str = "gossipSubscribe";
+/// Websocket: Solana's slot notifications ([`SlotNotification`]).
+pub const SLOT_SUBSCRIBE: &str = "slotSubscribe";
+
+/// Extra key in `sendTransaction`'s config object (besides Solana's own).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendTransactionConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    #[serde(default)]
+    pub skip_preflight: bool,
+    /// The sending validator instance's id (free text, at most 64 bytes),
+    /// recorded in the audit trail's vote line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+/// Solana's `slotNotification` payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotNotification {
+    pub parent: u64,
+    pub root: u64,
+    pub slot: u64,
+}
+
+/// A bank froze: one block of some fork, with the cluster's view at that
+/// moment and the landed state of our vote accounts in this bank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BankNotification {
+    pub slot: u64,
+    /// The parent bank's slot (`0` for the genesis bank, whose parent is itself).
+    pub parent: u64,
+    /// Bank hash (base-58): what a TowerSync's `hash` must name.
+    pub hash: String,
+    /// Block id (base-58): what a TowerSync's `block_id` should name.
+    pub block_id: String,
+    /// Blockhash usable as a transaction's recent blockhash (base-58).
+    pub blockhash: String,
+    /// The leader's identity (base-58).
+    pub leader: String,
+    pub block_height: u64,
+    /// The cluster's root when this bank froze.
+    pub root: u64,
+    /// The cluster's highest optimistically confirmed slot (≥ 2/3 stake voted).
+    pub confirmed: u64,
+    /// The head of the fork the cluster builds on (the heaviest fork).
+    pub tip: u64,
+    /// Our vote accounts as they are in this bank.
+    pub vote_accounts: Vec<VoteAccountState>,
+}
+
+/// A vote account's landed state in one bank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoteAccountState {
+    pub vote_pubkey: String,
+    pub node_pubkey: String,
+    /// The authorized voter for the bank's epoch.
+    pub authorized_voter: String,
+    /// `[slot, confirmation_count]`, oldest first.
+    pub lockouts: Vec<(u64, u32)>,
+    pub root_slot: Option<u64>,
+    pub last_vote: Option<u64>,
+    /// Cumulative credits (the last `epochCredits` entry).
+    pub credits: u64,
+    pub activated_stake: u64,
+}
+
+/// The addresses a node advertises (`"ip:port"`), all optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactAddresses {
+    pub gossip: Option<String>,
+    pub tpu: Option<String>,
+    pub tpu_vote: Option<String>,
+    pub rpc: Option<String>,
+    pub pubsub: Option<String>,
+}
+
+/// A node's contact info, as gossip carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactInfo {
+    /// Node identity (base-58).
+    pub pubkey: String,
+    /// Microseconds since the Unix epoch at which this identity started on
+    /// this instance; the newer outset wins a duplicate-instance contest.
+    pub outset: u64,
+    /// Random instance id of the sending process.
+    pub instance: String,
+    pub version: String,
+    pub addresses: ContactAddresses,
+}
+
+impl ContactInfo {
+    /// The bytes the identity signs.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut bytes = b"towerlock-contact-info\0".to_vec();
+        bytes.extend(
+            bincode::serialize(&(
+                &self.pubkey,
+                self.outset,
+                &self.instance,
+                &self.version,
+                &self.addresses.gossip,
+                &self.addresses.tpu,
+                &self.addresses.tpu_vote,
+                &self.addresses.rpc,
+                &self.addresses.pubsub,
+            ))
+            .expect("strings always serialize"),
+        );
+        bytes
+    }
+
+    /// Signs with the identity (whose pubkey must be `self.pubkey`).
+    pub fn sign(self, identity: &Keypair) -> SignedContactInfo {
+        let signature = identity.sign_message(&self.signing_bytes()).to_string();
+        SignedContactInfo {
+            info: self,
+            signature,
+        }
+    }
+}
+
+/// A contact info with the identity's signature (base-58).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedContactInfo {
+    #[serde(flatten)]
+    pub info: ContactInfo,
+    pub signature: String,
+}
+
+impl SignedContactInfo {
+    /// The identity, if the signature verifies.
+    pub fn verify(&self) -> Option<Pubkey> {
+        let pubkey: Pubkey = self.info.pubkey.parse().ok()?;
+        let signature: Signature = self.signature.parse().ok()?;
+        signature
+            .verify(pubkey.as_ref(), &self.info.signing_bytes())
+            .then_some(pubkey)
+    }
+}
+
+/// A block for one of the leader's slots, signed by the leader identity.
+///
+/// The cluster computes the bank from it: `hash` of the new bank derives from
+/// the parent's bank hash, the slot and `block_id`. Re-sending the same block
+/// is harmless; a different block (other parent or block id) for a slot that
+/// already has one is a duplicate block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitBlock {
+    pub slot: u64,
+    /// The parent bank's slot, chosen by the leader (any live bank < `slot`).
+    pub parent: u64,
+    /// The block's content id (base-58, 32 bytes), e.g. a hash of its entries.
+    pub block_id: String,
+    /// Leader identity (base-58).
+    pub leader: String,
+    /// The producing instance's id (free text, at most 64 bytes).
+    pub instance: String,
+    /// Identity's signature over [`SubmitBlock::signing_bytes`] (base-58).
+    pub signature: String,
+}
+
+impl SubmitBlock {
+    /// `"towerlock-block\0" ‖ slot u64 LE ‖ parent u64 LE ‖ block_id[32] ‖ instance`.
+    pub fn signing_bytes(slot: u64, parent: u64, block_id: &Hash, instance: &str) -> Vec<u8> {
+        let mut bytes = b"towerlock-block\0".to_vec();
+        bytes.extend(slot.to_le_bytes());
+        bytes.extend(parent.to_le_bytes());
+        bytes.extend(block_id.to_bytes());
+        bytes.extend(instance.as_bytes());
+        bytes
+    }
+
+    /// Builds and signs a block submission.
+    pub fn new_signed(
+        leader: &Keypair,
+        slot: u64,
+        parent: u64,
+        block_id: Hash,
+        instance: &str,
+    ) -> Self {
+        let signature =
+            leader.sign_message(&Self::signing_bytes(slot, parent, &block_id, instance));
+        Self {
+            slot,
+            parent,
+            block_id: block_id.to_string(),
+            leader: leader.pubkey().to_string(),
+            instance: instance.to_string(),
+            signature: signature.to_string(),
+        }
+    }
+
+    /// The leader and block id, if the signature verifies.
+    pub fn verify(&self) -> Option<(Pubkey, Hash)> {
+        let leader: Pubkey = self.leader.parse().ok()?;
+        let block_id: Hash = self.block_id.parse().ok()?;
+        let signature: Signature = self.signature.parse().ok()?;
+        let bytes = Self::signing_bytes(self.slot, self.parent, &block_id, &self.instance);
+        signature
+            .verify(leader.as_ref(), &bytes)
+            .then_some((leader, block_id))
+    }
+}
+
+/// The answer to [`SUBMIT_BLOCK`]: the block is queued for its slot; it
+/// becomes a bank when the slot ends (watch `bankSubscribe`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitBlockResult {
+    pub slot: u64,
+    /// True when another, different block was already submitted for the slot.
+    pub duplicate: bool,
+}
