@@ -25,9 +25,11 @@ use towerlock_tower::{SavedTower, Slot};
 
 use crate::{FenceToken, InstanceRecord, StorageError, Stored, Takeover, TowerStorage};
 
-/// How often a takeover retries when a store by the previous holder lands
-/// between its read and its write.
-const TAKEOVER_ATTEMPTS: usize = 8;
+/// How often a takeover tries to move the fence only if the tower it verified
+/// is still there. A busy holder can keep changing it; the last attempt then
+/// takes the fence unconditionally (still reading the tower in the same
+/// transaction) and verifies afterwards.
+const CAREFUL_TAKEOVER_ATTEMPTS: usize = 3;
 
 /// Fenced tower storage in etcd.
 #[derive(Clone)]
@@ -169,29 +171,34 @@ impl TowerStorage for EtcdTowerStorage {
     async fn takeover(&self, identity: &Pubkey) -> Result<Takeover, StorageError> {
         let instance_key = self.key(identity, "instance");
         let tower_key = self.key(identity, "tower");
-        for _ in 0..TAKEOVER_ATTEMPTS {
-            // Verify the tower before moving the fence, so that a corrupt or
-            // foreign tower stops us without displacing the current holder.
-            let (seen_revision, _) = match self.get(&tower_key).await? {
-                Some(kv) => (kv.mod_revision(), Some(self.verify(identity, kv.value())?)),
-                None => (0, None),
-            };
-            // One write transaction: take the fence and read the tower,
-            // provided nobody stored since the check above.
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
+        for attempt in 0..=CAREFUL_TAKEOVER_ATTEMPTS {
+            // One write transaction: take the fence and read the tower.
+            let mut txn = Txn::new();
+            if attempt < CAREFUL_TAKEOVER_ATTEMPTS {
+                // Verify the tower before moving the fence, so that a corrupt
+                // or foreign tower stops us without displacing the holder...
+                let seen_revision = match self.get(&tower_key).await? {
+                    Some(kv) => {
+                        self.verify(identity, kv.value())?;
+                        kv.mod_revision()
+                    }
+                    None => 0,
+                };
+                // ...provided nobody stored since that check.
+                txn = txn.when([Compare::mod_revision(
                     tower_key.as_str(),
                     CompareOp::Equal,
                     seen_revision,
-                )])
-                .and_then([
-                    TxnOp::put(
-                        instance_key.as_str(),
-                        self.instance.to_bytes(),
-                        Some(PutOptions::new().with_prev_key()),
-                    ),
-                    TxnOp::get(tower_key.as_str(), Some(GetOptions::new())),
-                ]);
+                )]);
+            }
+            let txn = txn.and_then([
+                TxnOp::put(
+                    instance_key.as_str(),
+                    self.instance.to_bytes(),
+                    Some(PutOptions::new().with_prev_key()),
+                ),
+                TxnOp::get(tower_key.as_str(), Some(GetOptions::new())),
+            ]);
             let response = self.txn("takeover", txn).await?;
             if !response.succeeded() {
                 continue;
@@ -231,11 +238,7 @@ impl TowerStorage for EtcdTowerStorage {
                 displaced,
             });
         }
-        Err(StorageError::Etcd {
-            reason: format!(
-                "takeover of {identity}: the tower changed under {TAKEOVER_ATTEMPTS} attempts in a row"
-            ),
-        })
+        unreachable!("the last takeover attempt is unconditional")
     }
 
     async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {

@@ -1,0 +1,225 @@
+//! The fence against a real etcd (mutual TLS), under concurrency and faults.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use solana_hash::Hash;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use towerlock_etcd::etcd_client::{EventType, WatchOptions};
+use towerlock_storage::{EtcdTowerStorage, StorageError, TowerStorage};
+use towerlock_testsupport::EtcdProcess;
+use towerlock_tower::{Recorded, SavedTower, Tower};
+
+fn vote(tower: &mut Tower, slot: u64) {
+    let recorded = tower.record_vote(
+        slot,
+        Hash::new_from_array([slot as u8; 32]),
+        Hash::default(),
+        1,
+    );
+    assert!(matches!(recorded, Recorded::Vote(_)));
+}
+
+#[tokio::test]
+async fn takeover_fences_a_storing_instance_at_once() {
+    let etcd = EtcdProcess::start().await;
+    let keypair = Arc::new(Keypair::new());
+    let identity = keypair.pubkey();
+    let a = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
+    let b = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
+    let token_a = a.takeover(&identity).await.unwrap().token;
+
+    // A stores as fast as it can; B takes over while it does.
+    let (first_store, first_stored) = tokio::sync::oneshot::channel();
+    let writer = {
+        let keypair = keypair.clone();
+        tokio::spawn(async move {
+            let mut tower = Tower::new(keypair.pubkey());
+            let mut successes = Vec::new();
+            let mut first_store = Some(first_store);
+            for slot in 1.. {
+                vote(&mut tower, slot);
+                let saved = SavedTower::new(&tower, &keypair).unwrap();
+                match a.store(&token_a, &saved).await {
+                    Ok(stored) => {
+                        successes.push((stored.revision, slot));
+                        if let Some(tx) = first_store.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Err(err) => return (successes, err, a.instance().clone()),
+                }
+            }
+            unreachable!()
+        })
+    };
+    first_stored.await.unwrap();
+    let taken = b.takeover(&identity).await.unwrap();
+    let (successes, err, a_instance) = writer.await.unwrap();
+
+    match err {
+        StorageError::LockLost { by, identity: lost } => {
+            assert_eq!(*by, *b.instance(), "LockLost names B");
+            assert_eq!(lost, identity);
+        }
+        other => panic!("expected LockLost, got {other:?}"),
+    }
+    assert_eq!(taken.displaced.as_ref(), Some(&a_instance));
+    // No store of A's landed after B's takeover.
+    let (last_revision, last_slot) = *successes.last().unwrap();
+    assert!(successes.iter().all(|(rev, _)| *rev < taken.token.revision));
+    // B read A's last stored tower.
+    let read = taken.tower.expect("A stored a tower");
+    assert_eq!(read.tower().last_voted_slot(), Some(last_slot));
+
+    // Independent check on etcd: the tower key was last written by A's last
+    // successful store, before the takeover.
+    let mut client = etcd.client().await;
+    let response = client.get(format!("{identity}/tower"), None).await.unwrap();
+    let kv = response.kvs().first().unwrap();
+    assert_eq!(kv.mod_revision(), last_revision);
+    assert!(kv.mod_revision() < taken.token.revision);
+    assert_eq!(kv.value(), read.to_bytes().as_slice());
+}
+
+/// Who wrote what, as each instance saw its own successful stores.
+type StoreLog = Arc<Mutex<Vec<(i64, u64, usize)>>>;
+
+#[tokio::test]
+async fn racing_instances_leave_one_linear_history() {
+    let etcd = EtcdProcess::start().await;
+    let keypair = Arc::new(Keypair::new());
+    let identity = keypair.pubkey();
+
+    // An independent witness: every put of the tower key, in revision order.
+    let mut watcher = etcd.client().await;
+    let mut events = watcher
+        .watch(format!("{identity}/tower"), Some(WatchOptions::new()))
+        .await
+        .unwrap();
+
+    let log: StoreLog = Arc::default();
+    let mut racers = Vec::new();
+    for racer in 0..2usize {
+        let storage = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
+        let keypair = keypair.clone();
+        let log = log.clone();
+        racers.push(tokio::spawn(async move {
+            let mut takeovers = 0;
+            for _round in 0..15 {
+                let taken = storage.takeover(&keypair.pubkey()).await.unwrap();
+                takeovers += 1;
+                // Continue from whatever tower was there: the protocol's
+                // promise is that it is the latest one.
+                let mut tower = taken
+                    .tower
+                    .map(SavedTower::into_tower)
+                    .unwrap_or_else(|| Tower::new(keypair.pubkey()));
+                for _ in 0..5 {
+                    let next = tower.last_voted_slot().unwrap_or(0) + 1;
+                    vote(&mut tower, next);
+                    let saved = SavedTower::new(&tower, &keypair).unwrap();
+                    match storage.store(&taken.token, &saved).await {
+                        Ok(stored) => log.lock().unwrap().push((stored.revision, next, racer)),
+                        Err(StorageError::LockLost { .. }) => break,
+                        Err(other) => panic!("racer {racer}: {other}"),
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+            takeovers
+        }));
+    }
+    for racer in racers {
+        assert_eq!(racer.await.unwrap(), 15);
+    }
+    let mut stores = log.lock().unwrap().clone();
+    stores.sort();
+    assert!(
+        stores.len() >= 15,
+        "too few stores succeeded: {}",
+        stores.len()
+    );
+    assert!(
+        stores.iter().any(|s| s.2 == 0) && stores.iter().any(|s| s.2 == 1),
+        "both racers stored"
+    );
+
+    // The witness saw exactly the successful stores, and their towers form
+    // one chain: each one's last vote is newer than the one before.
+    let mut seen = Vec::new();
+    while seen.len() < stores.len() {
+        let response = tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("watch events arrive")
+            .unwrap()
+            .unwrap();
+        for event in response.events() {
+            assert_eq!(event.event_type(), EventType::Put);
+            let kv = event.kv().unwrap();
+            let saved = SavedTower::from_bytes(kv.value(), &identity).unwrap();
+            seen.push((kv.mod_revision(), saved.tower().last_voted_slot().unwrap()));
+        }
+    }
+    let expected: Vec<_> = stores.iter().map(|(rev, slot, _)| (*rev, *slot)).collect();
+    assert_eq!(
+        seen, expected,
+        "etcd history equals the acknowledged stores"
+    );
+    for pair in seen.windows(2) {
+        assert!(pair[1].1 > pair[0].1, "history went back: {pair:?}");
+    }
+}
+
+#[tokio::test]
+async fn etcd_down_is_unavailable_and_the_token_survives_a_restart() {
+    let mut etcd = EtcdProcess::start().await;
+    let keypair = Keypair::new();
+    let identity = keypair.pubkey();
+    let deadline = Duration::from_millis(800);
+    let config = etcd.config().with_timeout(deadline);
+    let a = EtcdTowerStorage::connect(&config).await.unwrap();
+    let token = a.takeover(&identity).await.unwrap().token;
+    let mut tower = Tower::new(identity);
+    vote(&mut tower, 1);
+    let _stored = a
+        .store(&token, &SavedTower::new(&tower, &keypair).unwrap())
+        .await
+        .unwrap();
+
+    etcd.kill();
+    vote(&mut tower, 2);
+    let saved = SavedTower::new(&tower, &keypair).unwrap();
+    let started = Instant::now();
+    let err = a.store(&token, &saved).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    // Bounded by the deadline (with slack for a loaded machine).
+    assert!(started.elapsed() < deadline + Duration::from_secs(2));
+
+    etcd.restart().await;
+    // The fence is persisted in etcd: the same token works once it is back.
+    let until = Instant::now() + Duration::from_secs(20);
+    let stored = loop {
+        match a.store(&token, &saved).await {
+            Ok(stored) => break stored,
+            Err(err) if err.is_unavailable() && Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(err) => panic!("store after restart: {err}"),
+        }
+    };
+    assert!(stored.revision > token.revision);
+
+    let b = EtcdTowerStorage::connect(&config).await.unwrap();
+    let taken = b.takeover(&identity).await.unwrap();
+    assert_eq!(taken.tower.unwrap().tower().last_voted_slot(), Some(2));
+    vote(&mut tower, 3);
+    let err = a
+        .store(&token, &SavedTower::new(&tower, &keypair).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::LockLost { .. }), "{err:?}");
+}
