@@ -6,7 +6,8 @@ use std::time::Duration;
 use towerlock_certs::{CertOptions, SeedCertPaths, Validity};
 use towerlock_etcd::etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use towerlock_etcd::{
-    connect, connect_without_client_cert, is_outcome_unknown, EtcdConfig, EtcdError,
+    classify_request_error, connect, connect_without_client_cert, is_outcome_unknown, EtcdConfig,
+    EtcdError,
 };
 use towerlock_testsupport::{free_port, EtcdOptions, EtcdProcess};
 
@@ -177,11 +178,25 @@ async fn unreachable_endpoint() {
 async fn paused_server_times_out() {
     let etcd = EtcdProcess::start().await;
     let config = etcd.config().with_timeout(Duration::from_millis(300));
+    let mut client = connect(&config).await.map_err(|e| e.to_string()).unwrap();
     etcd.pause();
+
+    // A request on an established connection: outcome unknown.
+    let err = client.put("k", "v", None).await.unwrap_err();
+    assert!(is_outcome_unknown(&err), "{err:?}");
+    let classified = classify_request_error(&err, &config);
+    assert!(
+        matches!(&classified, EtcdError::Timeout { .. }),
+        "{classified:?}"
+    );
+
+    // A new connection: the verification request times out.
     let err = connect(&config).await.err().unwrap();
-    etcd.resume();
     assert!(matches!(&err, EtcdError::Timeout { .. }), "{err:?}");
     assert!(err.is_outcome_unknown());
+
+    etcd.resume();
+    client.put("k", "v", None).await.unwrap();
 }
 
 #[tokio::test]

@@ -375,11 +375,15 @@ impl Drop for EtcdProcess {
 
 /// The `etcd` binary on PATH; panics with [`ETCD_MISSING`] when absent.
 pub fn etcd_binary() -> PathBuf {
-    find_on_path("etcd").unwrap_or_else(|| panic!("{ETCD_MISSING}"))
+    etcd_binary_in(std::env::var_os("PATH"))
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+fn etcd_binary_in(path: Option<std::ffi::OsString>) -> PathBuf {
+    find_in(path, "etcd").unwrap_or_else(|| panic!("{ETCD_MISSING}"))
+}
+
+fn find_in(path: Option<std::ffi::OsString>, name: &str) -> Option<PathBuf> {
+    let path = path?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|candidate| {
@@ -460,5 +464,26 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_etcd_panics_with_the_install_command() {
+        let empty = tempfile::tempdir().unwrap();
+        let result =
+            std::panic::catch_unwind(|| etcd_binary_in(Some(empty.path().as_os_str().to_owned())));
+        let panic = result.expect_err("must panic, never skip");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert_eq!(message, ETCD_MISSING);
+    }
+
+    #[test]
+    fn free_ports_differ() {
+        let (a, b, c) = free_ports();
+        assert!(a != b && b != c && a != c);
     }
 }
