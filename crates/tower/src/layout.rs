@@ -48,10 +48,10 @@ impl VoteTransaction {
     /// The bank hash of the newest voted slot.
     pub fn hash(&self) -> Hash {
         match self {
-            VoteTransaction::Vote(vote) => vote.hash.clone(),
+            VoteTransaction::Vote(vote) => vote.hash,
             VoteTransaction::VoteStateUpdate(update)
-            | VoteTransaction::CompactVoteStateUpdate(update) => update.hash.clone(),
-            VoteTransaction::TowerSync(sync) => sync.hash.clone(),
+            | VoteTransaction::CompactVoteStateUpdate(update) => update.hash,
+            VoteTransaction::TowerSync(sync) => sync.hash,
         }
     }
 

@@ -501,7 +501,7 @@ mod tests {
             Lockout::new(11),
         ];
         let hash = Hash::new_from_array([7; 32]);
-        let tower = Tower::from_landed(Pubkey::new_unique(), lockouts, Some(3), hash.clone());
+        let tower = Tower::from_landed(Pubkey::new_unique(), lockouts, Some(3), hash);
         assert_eq!(tower.last_voted_slot(), Some(11));
         assert_eq!(tower.last_vote().hash(), hash);
         assert_eq!(tower.root(), Some(3));
