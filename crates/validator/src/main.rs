@@ -1,0 +1,3 @@
+//! `towerlock-validator`: (being written)
+
+fn main() {}
