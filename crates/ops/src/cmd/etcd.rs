@@ -294,11 +294,7 @@ async fn compaction(
         Err(err) => return Err(sentence(classify_request_error(&err, config))),
     };
     if !compacted {
-        return Ok(if revision > NEVER_COMPACTED_SUSPICIOUS {
-            Compaction::AppearsOff { revision }
-        } else {
-            Compaction::Unknown { revision }
-        });
+        return Ok(judge(None, revision));
     }
     // A watch from revision 1 is cancelled with the compact revision.
     let mut compacted_to = 0;
@@ -321,10 +317,20 @@ async fn compaction(
         Ok::<_, towerlock_etcd::etcd_client::Error>(())
     };
     let _ = tokio::time::timeout(config.request_timeout, watched).await;
-    Ok(Compaction::On {
-        compacted: compacted_to,
-        revision,
-    })
+    Ok(judge(Some(compacted_to), revision))
+}
+
+/// `compacted`: `None` when nothing was ever compacted, else the compact
+/// revision (0 when it could not be read).
+fn judge(compacted: Option<i64>, revision: i64) -> Compaction {
+    match compacted {
+        Some(compacted) => Compaction::On {
+            compacted,
+            revision,
+        },
+        None if revision > NEVER_COMPACTED_SUSPICIOUS => Compaction::AppearsOff { revision },
+        None => Compaction::Unknown { revision },
+    }
 }
 
 struct Latency {
@@ -433,5 +439,33 @@ fn bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compaction_judgement() {
+        assert!(matches!(judge(None, 5), Compaction::Unknown { .. }));
+        assert!(judge(None, 5).warning().is_none());
+        let off = judge(None, NEVER_COMPACTED_SUSPICIOUS + 1);
+        assert!(matches!(off, Compaction::AppearsOff { .. }));
+        assert!(off
+            .warning()
+            .unwrap()
+            .contains("--auto-compaction-mode revision"));
+        assert!(judge(Some(100), 102).warning().is_none());
+        assert!(judge(Some(0), 5_000_000).warning().is_none());
+        assert!(judge(Some(1), 5_000_000).warning().is_some());
+        assert!(judge(Some(0), 7).describe().starts_with("on"));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(2 * 1024 * 1024 * 1024), "2.0 GiB");
+        assert_eq!(bytes(20 * 1024), "20.0 KiB");
     }
 }
