@@ -147,12 +147,16 @@ pub enum EtcdError {
 }
 
 impl EtcdError {
-    /// True when the outcome of the request is unknown (it may or may not have
-    /// been applied): timeouts, broken connections, unavailable etcd.
+    /// True when the outcome of a request is unknown (it may or may not have
+    /// been applied): timeouts, broken connections, unavailable or
+    /// unreachable etcd. Conservative: an unreachable endpoint did not get the
+    /// request, but callers treat it like the other "etcd unavailable" cases.
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(
             self,
-            EtcdError::Timeout { .. } | EtcdError::Unavailable { .. }
+            EtcdError::Timeout { .. }
+                | EtcdError::Unavailable { .. }
+                | EtcdError::Unreachable { .. }
         )
     }
 
