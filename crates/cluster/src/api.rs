@@ -273,3 +273,56 @@ pub struct SubmitBlockResult {
     /// True when another, different block was already submitted for the slot.
     pub duplicate: bool,
 }
+
+pub use solana_hash::Hash as BankHash;
+pub use solana_transaction::Transaction;
+pub use solana_vote_interface::state::TowerSync;
+
+/// A TowerSync vote as the vote program expects it: instruction accounts
+/// `[vote_account (writable), voter (signer)]`, fee payer the node identity,
+/// signed by the identity and the voter (once when they are the same key).
+pub fn vote_transaction(
+    identity: &Keypair,
+    voter: &Keypair,
+    vote_account: &Pubkey,
+    tower_sync: TowerSync,
+    recent_blockhash: Hash,
+) -> Transaction {
+    let instruction =
+        solana_vote_interface::instruction::tower_sync(vote_account, &voter.pubkey(), tower_sync);
+    let payer = identity.pubkey();
+    if identity.pubkey() == voter.pubkey() {
+        Transaction::new_signed_with_payer(
+            &[instruction],
+            Some(&payer),
+            &[identity],
+            recent_blockhash,
+        )
+    } else {
+        Transaction::new_signed_with_payer(
+            &[instruction],
+            Some(&payer),
+            &[identity, voter],
+            recent_blockhash,
+        )
+    }
+}
+
+/// A TowerSync from `[slot, confirmation_count]` pairs (oldest first), a root,
+/// and the voted bank's hash and block id as [`BankNotification`] carries them.
+pub fn tower_sync(
+    lockouts: &[(u64, u32)],
+    root: Option<u64>,
+    bank_hash: &str,
+    block_id: &str,
+) -> Result<TowerSync, String> {
+    let mut tower_sync = TowerSync::from(lockouts.to_vec());
+    tower_sync.root = root;
+    tower_sync.hash = bank_hash
+        .parse()
+        .map_err(|e| format!("bank hash {bank_hash}: {e:?}"))?;
+    tower_sync.block_id = block_id
+        .parse()
+        .map_err(|e| format!("block id {block_id}: {e:?}"))?;
+    Ok(tower_sync)
+}

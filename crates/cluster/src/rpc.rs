@@ -549,9 +549,11 @@ fn get_account_info(cluster: &mut Cluster, params: Params) -> Result<Value, RpcE
                 "base64"
             ])
         }
-        Some(other) => return Err(RpcError::invalid_params(format!(
+        Some(other) => {
+            return Err(RpcError::invalid_params(format!(
             "unknown variant `{other}`, expected one of `binary`, `base58`, `base64`, `jsonParsed`"
-        ))),
+        )))
+        }
     };
     Ok(context(
         slot,

@@ -1,1 +1,498 @@
+//! The thin tokio layer around [`Cluster`]: the slot clock, HTTP JSON-RPC,
+//! the websocket, the audit trail and the resume snapshot.
+//!
+//! One mutex guards the cluster; whatever a call produced (audit events,
+//! notifications) is handed on while the lock is held, so the trail and the
+//! streams keep the core's order. The trail is written by one thread, one
+//! `write` per line.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, watch};
+use towerlock_audit::Event;
+
+use crate::api::{BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE, SLOT_SUBSCRIBE};
+use crate::core::{Cluster, Notification, Outputs};
+use crate::genesis::{Genesis, GenesisError};
+
+/// The audit trail's file name inside the cluster folder.
+pub const AUDIT_FILE: &str = "audit.jsonl";
+/// The resume snapshot's file name inside the cluster folder.
+pub const STATE_FILE: &str = "state.bin";
+/// A snapshot is also written every this many slots.
+pub const CHECKPOINT_SLOTS: u64 = 256;
+
+/// How to run a cluster.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The folder `init` made.
+    pub dir: PathBuf,
+    /// Slot length; `None` takes genesis' value.
+    pub slot_ms: Option<u64>,
+    /// Where to listen (port 0 picks a free port).
+    pub rpc_addr: SocketAddr,
+}
+
+/// Why the server could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Restore {
+        path: PathBuf,
+        source: crate::core::cluster::RestoreError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the audit trail writer failed: {0}")]
+    Audit(String),
+}
+
+/// What a finished run measured.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Slots the clock ended.
+    pub slots: u64,
+    /// How late each slot ended after its deadline, in microseconds.
+    pub lateness_us: Vec<u64>,
+    /// Wall time the clock ran.
+    pub elapsed: Duration,
+}
+
+struct Shared {
+    cluster: Mutex<Cluster>,
+    audit: std::sync::mpsc::Sender<Event>,
+    notifications: broadcast::Sender<Arc<Notification>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Hands a call's outputs on; call with the cluster lock held.
+    fn dispatch(&self, outputs: Outputs) {
+        for event in outputs.events {
+            // The writer only stops at shutdown, after every sender is gone.
+            let _ = self.audit.send(event);
+        }
+        for notification in outputs.notifications {
+            let _ = self.notifications.send(Arc::new(notification));
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A bound, not yet running cluster server.
+pub struct Server {
+    dir: PathBuf,
+    slot_ms: u64,
+    listener: tokio::net::TcpListener,
+    cluster: Cluster,
+    initial: Outputs,
+    resumed: bool,
+}
+
+impl Server {
+    /// Loads the cluster (resuming from its snapshot when there is one) and
+    /// binds the RPC port.
+    pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        let genesis = Genesis::load(&config.dir)?;
+        let slot_ms = config.slot_ms.unwrap_or(genesis.slot_ms).max(1);
+        let state_path = config.dir.join(STATE_FILE);
+        let (cluster, initial, resumed) = match std::fs::read(&state_path) {
+            Ok(bytes) => {
+                let cluster =
+                    Cluster::restore(genesis, &bytes).map_err(|source| ServerError::Restore {
+                        path: state_path.clone(),
+                        source,
+                    })?;
+                (cluster, Outputs::default(), true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (cluster, outputs) = Cluster::new(genesis, now_ms());
+                (cluster, outputs, false)
+            }
+            Err(source) => {
+                return Err(ServerError::Io {
+                    path: state_path,
+                    source,
+                })
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(config.rpc_addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.rpc_addr,
+                source,
+            })?;
+        Ok(Self {
+            dir: config.dir,
+            slot_ms,
+            listener,
+            cluster,
+            initial,
+            resumed,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.local_addr())
+    }
+    pub fn websocket_url(&self) -> String {
+        format!("ws://{}", self.local_addr())
+    }
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.join(AUDIT_FILE)
+    }
+    /// Whether the state came from a snapshot.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+    /// The slot the clock will end first.
+    pub fn current_slot(&self) -> u64 {
+        self.cluster.current_slot()
+    }
+
+    /// Runs until `shutdown` completes: stops the clock, closes connections,
+    /// writes the snapshot and drains the trail.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<RunReport, ServerError> {
+        let audit_path = self.audit_path();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&audit_path)
+            .map_err(|source| ServerError::Io {
+                path: audit_path.clone(),
+                source,
+            })?;
+        let (audit_tx, audit_rx) = std::sync::mpsc::channel::<Event>();
+        let writer = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || write_trail(file, audit_rx))
+            .map_err(|source| ServerError::Io {
+                path: audit_path.clone(),
+                source,
+            })?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (notifications, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            cluster: Mutex::new(self.cluster),
+            audit: audit_tx,
+            notifications,
+            shutdown: stop_rx.clone(),
+        });
+        {
+            let _guard = shared.cluster.lock().expect("cluster lock");
+            shared.dispatch(self.initial);
+        }
+        let clock = tokio::spawn(slot_clock(
+            shared.clone(),
+            self.slot_ms,
+            self.dir.clone(),
+            stop_rx.clone(),
+        ));
+        let app = Router::new()
+            .route("/", get(websocket).post(json_rpc))
+            .route("/health", get(|| async { "ok" }))
+            .with_state(shared.clone());
+        let mut http_stop = stop_rx.clone();
+        let http = tokio::spawn(async move {
+            axum::serve(self.listener, app)
+                .with_graceful_shutdown(async move {
+                    stopped(&mut http_stop).await;
+                })
+                .await
+        });
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let report = clock.await.unwrap_or_default();
+        let _ = http.await;
+        let snapshot = shared.cluster.lock().expect("cluster lock").snapshot();
+        write_snapshot(&self.dir, &snapshot)?;
+        drop(shared);
+        writer
+            .join()
+            .map_err(|_| ServerError::Audit("the writer panicked".into()))?
+            .map_err(|e| ServerError::Audit(e.to_string()))?;
+        Ok(report)
+    }
+}
+
+fn write_trail(
+    mut file: std::fs::File,
+    rx: std::sync::mpsc::Receiver<Event>,
+) -> std::io::Result<()> {
+    // Ends when every sender is dropped (after shutdown).
+    for event in rx {
+        let mut line = event.to_line();
+        line.push('\n');
+        file.write_all(line.as_bytes())?;
+    }
+    file.sync_all()
+}
+
+/// Writes the snapshot: `state.bin.new`, fsync, rename, fsync the folder.
+fn write_snapshot(dir: &Path, bytes: &[u8]) -> Result<(), ServerError> {
+    let path = dir.join(STATE_FILE);
+    let tmp = dir.join(format!("{STATE_FILE}.new"));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ServerError::Io { path, source }
+    };
+    let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    file.write_all(bytes).map_err(io(&tmp))?;
+    file.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}
+
+async fn slot_clock(
+    shared: Arc<Shared>,
+    slot_ms: u64,
+    dir: PathBuf,
+    mut stop: watch::Receiver<bool>,
+) -> RunReport {
+    let slot = Duration::from_millis(slot_ms);
+    let start = Instant::now();
+    let mut report = RunReport::default();
+    let mut n: u32 = 1;
+    loop {
+        let deadline = start + slot * n;
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = stopped(&mut stop) => break,
+        }
+        let late = Instant::now().saturating_duration_since(deadline);
+        report.lateness_us.push(late.as_micros() as u64);
+        report.slots += 1;
+        let snapshot = {
+            let mut cluster = shared.cluster.lock().expect("cluster lock");
+            let outputs = cluster.end_slot(now_ms());
+            shared.dispatch(outputs);
+            (cluster.current_slot() % CHECKPOINT_SLOTS == 0).then(|| cluster.snapshot())
+        };
+        if let Some(bytes) = snapshot {
+            let dir = dir.clone();
+            let written = tokio::task::spawn_blocking(move || write_snapshot(&dir, &bytes)).await;
+            if let Ok(Err(e)) = written {
+                tracing::warn!("checkpoint failed: {e}");
+            }
+        }
+        n += 1;
+    }
+    report.elapsed = start.elapsed();
+    report
+}
+
+async fn json_rpc(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let response = {
+        let mut cluster = shared.cluster.lock().expect("cluster lock");
+        let (response, outputs) = crate::rpc::handle_body(&mut cluster, &body, now_ms());
+        shared.dispatch(outputs);
+        response
+    };
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        response.to_string(),
+    )
+        .into_response()
+}
+
+async fn websocket(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| subscriptions(shared, socket))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Slot,
+    Bank,
+    Gossip,
+}
+
+impl Kind {
+    fn notification_method(self) -> &'static str {
+        match self {
+            Kind::Slot => "slotNotification",
+            Kind::Bank => "bankNotification",
+            Kind::Gossip => "gossipNotification",
+        }
+    }
+}
+
+fn notification(kind: Kind, id: u64, result: Value) -> Message {
+    Message::Text(
+        json!({
+            "jsonrpc": "2.0",
+            "method": kind.notification_method(),
+            "params": { "result": result, "subscription": id },
+        })
+        .to_string()
+        .into(),
+    )
+}
+
+/// One websocket connection: JSON-RPC subscribe/unsubscribe calls in,
+/// notifications out.
+async fn subscriptions(shared: Arc<Shared>, mut socket: WebSocket) {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut rx = shared.notifications.subscribe();
+    let mut stop = shared.shutdown.clone();
+    let mut subs: HashMap<u64, Kind> = HashMap::new();
+    // Banks up to this slot were sent by a subscription's replay.
+    let mut replayed_up_to: HashMap<u64, u64> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                };
+                let mut replies = vec![];
+                let call: Value = match serde_json::from_str(&text) {
+                    Ok(call) => call,
+                    Err(_) => {
+                        let reply = json!({"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null});
+                        if socket.send(Message::Text(reply.to_string().into())).await.is_err() { return; }
+                        continue;
+                    }
+                };
+                let id = call.get("id").cloned().unwrap_or(Value::Null);
+                let method = call.get("method").and_then(Value::as_str).unwrap_or_default();
+                let kind = match method {
+                    SLOT_SUBSCRIBE => Some(Kind::Slot),
+                    BANK_SUBSCRIBE => Some(Kind::Bank),
+                    GOSSIP_SUBSCRIBE => Some(Kind::Gossip),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    let sub = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    replies.push(Message::Text(json!({"jsonrpc":"2.0","result":sub,"id":id}).to_string().into()));
+                    if let Some(last) = replay(&shared, kind, sub, &mut replies) {
+                        replayed_up_to.insert(sub, last);
+                    }
+                    subs.insert(sub, kind);
+                } else if let Some(kind) = method.strip_suffix("Unsubscribe") {
+                    let sub = call.get("params").and_then(|p| p.get(0)).and_then(Value::as_u64);
+                    let known = sub.and_then(|s| subs.get(&s).copied())
+                        .is_some_and(|k| format!("{k:?}").eq_ignore_ascii_case(kind));
+                    if known {
+                        let sub = sub.expect("known");
+                        subs.remove(&sub);
+                        replied(&mut replies, json!({"jsonrpc":"2.0","result":true,"id":id}));
+                    } else {
+                        replied(&mut replies, json!({"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid subscription id."},"id":id}));
+                    }
+                } else {
+                    replied(&mut replies, json!({"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":id}));
+                }
+                for reply in replies {
+                    if socket.send(reply).await.is_err() { return; }
+                }
+            }
+            received = rx.recv() => {
+                let notification_ = match received {
+                    Ok(n) => n,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Too slow: the subscriber would miss banks; it must reconnect.
+                        let _ = socket.send(Message::Close(None)).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                for (&sub, &kind) in &subs {
+                    let value = match (&*notification_, kind) {
+                        (Notification::Slot(s), Kind::Slot) => serde_json::to_value(s),
+                        (Notification::Bank(b), Kind::Bank) => {
+                            if replayed_up_to.get(&sub).is_some_and(|last| b.slot <= *last) {
+                                continue;
+                            }
+                            serde_json::to_value(b)
+                        }
+                        (Notification::Contact(c), Kind::Gossip) => serde_json::to_value(c),
+                        _ => continue,
+                    };
+                    let message = notification(kind, sub, value.expect("serializes"));
+                    if socket.send(message).await.is_err() { return; }
+                }
+            }
+        }
+    }
+}
+
+/// The current state a new subscription starts with; returns the last
+/// replayed bank slot for bank subscriptions.
+fn replay(shared: &Shared, kind: Kind, sub: u64, replies: &mut Vec<Message>) -> Option<u64> {
+    let cluster = shared.cluster.lock().expect("cluster lock");
+    match kind {
+        Kind::Bank => {
+            let mut last = 0;
+            for bank in cluster.live_banks() {
+                let n = cluster.bank_notification(bank);
+                last = bank.slot;
+                replies.push(notification(
+                    kind,
+                    sub,
+                    serde_json::to_value(n).expect("serializes"),
+                ));
+            }
+            Some(last)
+        }
+        Kind::Gossip => {
+            for contact in cluster.gossip().all() {
+                replies.push(notification(
+                    kind,
+                    sub,
+                    serde_json::to_value(contact).expect("serializes"),
+                ));
+            }
+            None
+        }
+        Kind::Slot => None,
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+fn replied(replies: &mut Vec<Message>, value: Value) {
+    replies.push(Message::Text(value.to_string().into()));
+}
