@@ -13,9 +13,14 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
 /// TLS is always on: the three file flags are required. Flatten it into a
 /// command with `#[command(flatten)]`.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+#[group(
+    id = "etcd",
+    multiple = true,
+    requires_all = ["etcd_endpoint", "etcd_cacert_file", "etcd_cert_file", "etcd_key_file"]
+)]
 pub struct EtcdArgs {
     /// etcd gRPC endpoint HOST:PORT (repeat for an etcd cluster).
-    #[arg(long = "etcd-endpoint", value_name = "HOST:PORT", required = true)]
+    #[arg(long = "etcd-endpoint", value_name = "HOST:PORT", required = false)]
     pub etcd_endpoint: Vec<String>,
 
     /// Host name that etcd's server certificate must be valid for.
@@ -23,15 +28,15 @@ pub struct EtcdArgs {
     pub etcd_domain_name: String,
 
     /// PEM file of the CA that signed etcd's certificate (the seed's etcd-ca.pem).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", required = false)]
     pub etcd_cacert_file: PathBuf,
 
     /// PEM file of this client's certificate (the seed's validator.pem).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", required = false)]
     pub etcd_cert_file: PathBuf,
 
     /// PEM file of this client's private key (the seed's validator-key.pem).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", required = false)]
     pub etcd_key_file: PathBuf,
 
     /// Prefix of every key this program reads or writes.

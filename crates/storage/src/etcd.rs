@@ -80,6 +80,23 @@ impl EtcdTowerStorage {
             .map(|kv| InstanceRecord::from_bytes(kv.value())))
     }
 
+    /// Takes the fence without reading or verifying the stored tower: for an
+    /// operator who replaces a tower that cannot be read (`tower import
+    /// --force`). Validators never use this.
+    pub async fn force_takeover(&self, identity: &Pubkey) -> Result<FenceToken, StorageError> {
+        let txn = Txn::new().and_then([TxnOp::put(
+            self.key(identity, "instance"),
+            self.instance.to_bytes(),
+            None,
+        )]);
+        let response = self.txn("forced takeover", txn).await?;
+        Ok(FenceToken {
+            identity: *identity,
+            revision: response.header().map(|h| h.revision()).unwrap_or_default(),
+            instance: self.instance.clone(),
+        })
+    }
+
     async fn deadline<T>(
         &self,
         what: &str,
