@@ -1,0 +1,276 @@
+//! The served cluster: websocket streams, block submission, gossip, audit
+//! trail and resume, over real sockets (port 0) with fast slots.
+
+use std::time::Duration;
+
+use serde_json::json;
+use solana_signer::Signer;
+use towerlock_audit::Event;
+use towerlock_cluster::api::{
+    BankNotification, ContactAddresses, ContactInfo, SignedContactInfo, SubmitBlock,
+    BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE, SLOT_SUBSCRIBE,
+};
+use towerlock_cluster::client::{ClientError, RpcClient, Subscription};
+use towerlock_cluster::genesis::{self, InitOptions};
+use towerlock_cluster::server::{Server, ServerConfig};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(DEADLINE, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+struct Running {
+    rpc: RpcClient,
+    ws: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<towerlock_cluster::server::RunReport>,
+}
+
+async fn start(dir: &std::path::Path) -> Running {
+    let server = Server::bind(ServerConfig {
+        dir: dir.to_path_buf(),
+        slot_ms: Some(20),
+        rpc_addr: "127.0.0.1:0".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+    let rpc = RpcClient::new(server.rpc_url());
+    let ws = server.websocket_url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .run(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap()
+    });
+    Running {
+        rpc,
+        ws,
+        stop,
+        task,
+    }
+}
+
+fn read_trail(dir: &std::path::Path) -> Vec<Event> {
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| Event::from_line(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_gossip_streams_trail_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut keys) = genesis::init(
+        dir.path(),
+        &InitOptions {
+            stake_percent: 30.0,
+            slots_per_epoch: 64,
+            fork_rate: 0.0,
+            synthetic: 10,
+            ..InitOptions::default()
+        },
+        1,
+    )
+    .unwrap();
+    let keys = keys.remove(0);
+    let identity = keys.identity.pubkey().to_string();
+    let cluster = start(dir.path()).await;
+
+    // Banks: the stream replays from the root, then follows the clock.
+    let mut banks = within(
+        "bank subscription",
+        Subscription::open(&cluster.ws, BANK_SUBSCRIBE),
+    )
+    .await
+    .unwrap();
+    let mut slots = within(
+        "slot subscription",
+        Subscription::open(&cluster.ws, SLOT_SUBSCRIBE),
+    )
+    .await
+    .unwrap();
+    let first: BankNotification = within("first bank", banks.next()).await.unwrap();
+    assert_eq!(first.slot, first.root, "the replay starts at the root");
+    let slot: serde_json::Value = within("slot notification", slots.next()).await.unwrap();
+    assert!(slot["slot"].is_u64() && slot["parent"].is_u64() && slot["root"].is_u64());
+
+    // Our next leader slot, some slots ahead (this epoch or the next).
+    let processed = || async {
+        cluster
+            .rpc
+            .call("getSlot", json!([{"commitment":"processed"}]))
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap()
+    };
+    let now = processed().await;
+    let mut leader_slot = None;
+    for epoch_first in [now / 64 * 64, now / 64 * 64 + 64] {
+        let schedule = cluster
+            .rpc
+            .call(
+                "getLeaderSchedule",
+                json!([epoch_first, {"identity": identity}]),
+            )
+            .await
+            .unwrap();
+        let ours = schedule[&identity].as_array().cloned().unwrap_or_default();
+        leader_slot = ours
+            .iter()
+            .map(|s| epoch_first + s.as_u64().unwrap())
+            .find(|s| *s > now + 16);
+        if leader_slot.is_some() {
+            break;
+        }
+    }
+    let leader_slot = leader_slot.expect("a leader slot for 30% of the stake");
+    let parent = processed().await;
+    assert!(parent < leader_slot);
+    let block = SubmitBlock::new_signed(
+        &keys.identity,
+        leader_slot,
+        parent,
+        solana_hash::Hash::new_from_array([1; 32]),
+        "primary",
+    );
+    let result = cluster.rpc.submit_block(&block).await.unwrap();
+    assert!(!result.duplicate);
+    // Re-sending the same block is harmless.
+    assert!(!cluster.rpc.submit_block(&block).await.unwrap().duplicate);
+    // Another block for the slot is a duplicate.
+    let other = SubmitBlock::new_signed(
+        &keys.identity,
+        leader_slot,
+        parent,
+        solana_hash::Hash::new_from_array([2; 32]),
+        "secondary",
+    );
+    assert!(cluster.rpc.submit_block(&other).await.unwrap().duplicate);
+    // Someone else may not produce our slot.
+    let forged = SubmitBlock::new_signed(
+        &keys.secondary_identity,
+        leader_slot,
+        parent,
+        solana_hash::Hash::new_from_array([3; 32]),
+        "x",
+    );
+    match cluster.rpc.submit_block(&forged).await {
+        Err(ClientError::Rpc { message, .. }) => {
+            assert!(message.contains("not the leader"), "{message}")
+        }
+        other => panic!("forged block accepted: {other:?}"),
+    }
+
+    // Gossip: a subscriber sees what is published.
+    let mut gossip = within(
+        "gossip subscription",
+        Subscription::open(&cluster.ws, GOSSIP_SUBSCRIBE),
+    )
+    .await
+    .unwrap();
+    let contact = ContactInfo {
+        pubkey: identity.clone(),
+        outset: 1_700_000_000_000_000,
+        instance: "primary".into(),
+        version: "0.1.0".into(),
+        addresses: ContactAddresses {
+            rpc: Some("127.0.0.1:8899".into()),
+            ..ContactAddresses::default()
+        },
+    }
+    .sign(&keys.identity);
+    cluster.rpc.publish_contact_info(&contact).await.unwrap();
+    let pushed: SignedContactInfo = within("gossip push", gossip.next()).await.unwrap();
+    assert_eq!(pushed, contact);
+    let mut forged = contact.clone();
+    forged.info.outset += 1;
+    assert!(cluster.rpc.publish_contact_info(&forged).await.is_err());
+    let nodes = cluster
+        .rpc
+        .call("getClusterNodes", json!([]))
+        .await
+        .unwrap();
+    assert!(nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["pubkey"] == identity.as_str() && n["rpc"] == "127.0.0.1:8899"));
+
+    // The block becomes the bank of our leader slot.
+    let bank = within("our bank", async {
+        loop {
+            let bank: BankNotification = banks.next().await.unwrap();
+            if bank.slot >= leader_slot {
+                return bank;
+            }
+        }
+    })
+    .await;
+    assert_eq!(bank.slot, leader_slot);
+    assert_eq!(bank.leader, identity);
+    assert_eq!(bank.parent, parent);
+    assert_eq!(
+        bank.block_id,
+        solana_hash::Hash::new_from_array([1; 32]).to_string()
+    );
+    // Too late now: refused, but recorded.
+    match cluster.rpc.submit_block(&other).await {
+        Err(ClientError::Rpc { message, .. }) => {
+            assert!(message.contains("has ended"), "{message}")
+        }
+        other => panic!("late block accepted: {other:?}"),
+    }
+
+    let tip_before_stop = processed().await;
+    let _ = cluster.stop.send(());
+    let report = within("shutdown", cluster.task).await.unwrap();
+    assert!(report.slots > 0);
+
+    let trail = read_trail(dir.path());
+    let blocks: Vec<_> = trail
+        .iter()
+        .filter_map(|e| match e {
+            Event::Block(b) if b.slot == leader_slot => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    assert!(blocks.iter().all(|b| b.duplicate));
+    assert_eq!(
+        blocks
+            .iter()
+            .map(|b| b.instance.as_str())
+            .collect::<Vec<_>>(),
+        ["primary", "secondary"]
+    );
+    assert!(trail
+        .iter()
+        .any(|e| matches!(e, Event::Contact(c) if c.instance == "primary")));
+    let bank_lines = trail.iter().filter(|e| matches!(e, Event::Bank(_))).count();
+    assert!(bank_lines > 0);
+
+    // Resume: the clock goes on from the saved slot; the trail is appended.
+    let resumed = start(dir.path()).await;
+    let slot = resumed
+        .rpc
+        .call("getSlot", json!([{"commitment":"processed"}]))
+        .await
+        .unwrap();
+    assert!(
+        slot.as_u64().unwrap() >= tip_before_stop,
+        "{slot} after {tip_before_stop}"
+    );
+    let _ = resumed.stop.send(());
+    within("second shutdown", resumed.task).await.unwrap();
+    let again = read_trail(dir.path());
+    assert!(again.len() >= trail.len());
+    assert_eq!(again[..trail.len()], trail[..]);
+}
