@@ -342,19 +342,34 @@ impl fmt::Display for Violation {
     }
 }
 
+/// `1 vote`, `2 votes`.
+fn plural(count: impl TryInto<u64>, word: &str) -> String {
+    match count.try_into().unwrap_or(u64::MAX) {
+        1 => format!("1 {word}"),
+        count => format!("{count} {word}s"),
+    }
+}
+
 /// How many violations of each kind the readable summary lists in full.
 const SHOWN_PER_KIND: usize = 20;
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} lines: {} banks", self.lines, self.banks)?;
+        write!(
+            f,
+            "{}: {}",
+            plural(self.lines, "line"),
+            plural(self.banks, "bank")
+        )?;
         if let Some(slot) = self.highest_bank_slot {
             write!(f, " (up to slot {slot})")?;
         }
         writeln!(
             f,
-            ", {} blocks, {} votes, {} contacts",
-            self.blocks, self.votes, self.contacts
+            ", {}, {}, {}",
+            plural(self.blocks, "block"),
+            plural(self.votes, "vote"),
+            plural(self.contacts, "contact")
         )?;
         for account in &self.accounts {
             writeln!(f, "vote account {}:", account.vote_account)?;
@@ -375,8 +390,9 @@ impl fmt::Display for Report {
             if let (Some(first), Some(last)) = (account.first_slot, account.last_slot) {
                 write!(
                     f,
-                    "  {} slots voted ({first}..={last}), longest gap {} slots",
-                    account.slots_voted, account.longest_gap
+                    "  {} voted ({first}..={last}), longest gap {}",
+                    plural(account.slots_voted, "slot"),
+                    plural(account.longest_gap, "slot")
                 )?;
                 if let Some(after) = account.longest_gap_after {
                     write!(f, " (after slot {after})")?;

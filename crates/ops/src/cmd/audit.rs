@@ -12,6 +12,10 @@ use std::process::ExitCode;
 /// liveness figures per vote account. Exit 0 when clean, 1 on any violation,
 /// 2 when the trail cannot be judged (unreadable, malformed, or without votes).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when clean, 1 on any safety violation, 2 when the trail \
+                  cannot be judged (unreadable file, malformed line, no votes)."
+)]
 pub struct AuditCmd {
     /// The trail written by `towerlock cluster run` (`<dir>/audit.jsonl`).
     pub trail: PathBuf,
