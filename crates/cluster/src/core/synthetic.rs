@@ -95,7 +95,7 @@ pub fn stake_quantile(
     threshold: f64,
 ) -> Option<u64> {
     let mut values: Vec<(u64, u64)> = values.into_iter().collect();
-    values.sort_by(|a, b| b.0.cmp(&a.0));
+    values.sort_by_key(|v| std::cmp::Reverse(v.0));
     let needed = (total_stake as f64 * threshold).ceil() as u64;
     let mut stake = 0;
     for (value, s) in values {
