@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let keypair = Keypair::new();
     let keypair_path = dir.join("validator-keypair.json");
-    fs::write(&keypair_path, serde_json_array(&keypair.to_bytes()))?;
+    write_private(&keypair_path, serde_json_array(&keypair.to_bytes()).as_bytes())?;
 
     let mut tower = Tower::new(keypair.pubkey());
     let now = 1_700_000_000;
@@ -37,4 +37,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn serde_json_array(bytes: &[u8]) -> String {
     let numbers: Vec<String> = bytes.iter().map(u8::to_string).collect();
     format!("[{}]", numbers.join(","))
+}
+
+/// Keypair files are secrets: readable by their owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }

@@ -43,6 +43,7 @@ enum EtcdCommand {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("etcd_endpoint", |arg| arg.required(true)))]
 struct CheckArgs {
     #[command(flatten)]
     etcd: EtcdArgs,
