@@ -18,7 +18,19 @@
 //!   descendants, in slot order), then streams each bank as it freezes.
 //!   `gossipSubscribe` first replays the table, then pushes every accepted
 //!   contact info at once. `*Unsubscribe [id]` answers `true`.
+//!   A subscriber that falls more than 4096 notifications behind is
+//!   disconnected (it would miss banks); it reconnects and gets a new replay.
 //! - `GET /health` — `ok`.
+//!
+//! Unlike agave, the websocket shares the RPC port (agave uses port + 1).
+//!
+//! # Clock and forks
+//!
+//! The slot is the clock: a bank freezes at the end of its slot. Our
+//! leaders' slots get their block from [`SUBMIT_BLOCK`] (queued until the slot
+//! ends; nothing submitted → the slot is skipped); see
+//! [`crate::core::cluster`] for the fork model. After a restart the cluster
+//! resumes at the slot it stopped at, whatever the wall clock says.
 //!
 //! # Votes
 //!

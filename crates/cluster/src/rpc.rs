@@ -67,8 +67,8 @@ impl RpcError {
     }
 }
 
-/// Handles one HTTP body (a call or a batch). `None`: nothing to answer
-/// (a batch of notifications only).
+/// Handles one HTTP body (a call or a batch of calls) and returns the answer
+/// with what the calls produced (audit events, notifications).
 pub fn handle_body(cluster: &mut Cluster, body: &[u8], now_ms: u64) -> (Value, Outputs) {
     let mut outputs = Outputs::default();
     let value: Value = match serde_json::from_slice(body) {
@@ -579,6 +579,9 @@ fn send_transaction(
         .get(0)?
         .ok_or_else(|| RpcError::invalid_params("invalid type: null, expected a string"))?;
     let config: SendTransactionConfig = params.get(1)?.unwrap_or_default();
+    if config.instance.as_ref().is_some_and(|i| i.len() > 64) {
+        return Err(RpcError::invalid_params("instance id longer than 64 bytes"));
+    }
     let bytes = match config.encoding.as_deref() {
         None | Some("base58") => bs58::decode(&encoded)
             .into_vec()
