@@ -373,11 +373,11 @@ fn error_screen(ledger: &Path, err: &ClientError) -> String {
 /// One line of `monitor` (when stdout is not a terminal).
 pub fn status_line(status: &NodeStatus) -> String {
     format!(
-        "slot={} cluster_slot={} behind={} role={:?} identity={} vote_account={} last_vote={} root={} fence={} store_latency={} leader_produced={} leader_skipped={}",
+        "slot={} cluster_slot={} behind={} role={} identity={} vote_account={} last_vote={} root={} fence={} store_latency={} leader_produced={} leader_skipped={}",
         status.slot,
         optional(status.cluster_slot),
         optional(status.behind_by()),
-        status.role.to_string(),
+        status.role.to_string().replace(' ', "-"),
         status.identity,
         optional(status.vote_account),
         optional(status.last_vote_slot),

@@ -154,7 +154,7 @@ impl AdminClient {
         let bad = |detail: String| ClientError::BadResponse { method, detail };
         let value: Value = serde_json::from_str(&answer).map_err(|err| bad(err.to_string()))?;
         let response = Response::from_value(value).map_err(bad)?;
-        if response.id != Value::from(id) {
+        if response.id != id {
             return Err(bad(format!("id {} instead of {id}", response.id)));
         }
         response
