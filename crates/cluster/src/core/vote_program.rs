@@ -563,4 +563,32 @@ mod tests {
         assert_eq!(credits_for_latency(17), 1);
         assert_eq!(credits_for_latency(255), 1);
     }
+
+    proptest::proptest! {
+        /// A TowerBFT tower voting along one chain (with gaps) is always
+        /// accepted, and the account ends up holding exactly that tower.
+        #[test]
+        fn towers_on_one_chain_are_accepted(gaps in proptest::collection::vec(1u64..5, 1..80)) {
+            let (mut s, voter) = state();
+            let mut tower = crate::core::synthetic::SyntheticValidator::new(voter, voter, 1);
+            let mut slot = 0;
+            let mut chain = vec![(0, h(0))];
+            for gap in gaps {
+                slot += gap;
+                chain.insert(0, (slot, h(slot)));
+                tower.record_vote(slot, 0);
+                let lockouts: Vec<(u64, u32)> = tower
+                    .tower
+                    .iter()
+                    .map(|l| (l.slot(), l.confirmation_count()))
+                    .collect();
+                let mut t = sync(&lockouts, tower.root);
+                t.hash = h(slot);
+                s = process_tower_sync(&s, &t, &[voter], ctx(&chain, slot + 1)).unwrap();
+                let held: Vec<(u64, u32)> = s.votes.iter().map(|v| (v.slot(), v.confirmation_count())).collect();
+                proptest::prop_assert_eq!(held, lockouts);
+                proptest::prop_assert_eq!(s.root_slot, tower.root);
+            }
+        }
+    }
 }
