@@ -813,22 +813,67 @@ async fn client_names_a_missing_socket() {
 async fn client_names_permission_denied() {
     let running = Running::start().await;
     let socket = socket_path(&running.ledger);
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o000)).unwrap();
-    match AdminClient::connect(&running.ledger).await {
-        Err(err) => {
-            assert!(matches!(err, ClientError::PermissionDenied { .. }), "{err}");
-            assert_eq!(
-                err.to_string(),
-                format!(
-                    "permission denied on {}: run as the validator's user",
-                    socket.display()
-                )
-            );
-        }
-        // Root ignores the socket's mode: nothing to observe.
-        Ok(_) => eprintln!("running as root: the permission check is not observable"),
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+    if root {
+        // Root ignores the socket's mode: connect as `nobody` instead, with
+        // this test binary running the ignored test below.
+        std::fs::set_permissions(&running.ledger, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let output = tokio::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "connect_as_another_user",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(OTHER_USER_LEDGER, &running.ledger)
+            .output()
+            .await
+            .unwrap();
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{printed}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(printed.contains("1 passed"), "{printed}");
+    } else {
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let err = AdminClient::connect(&running.ledger).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "permission denied on {}: run as the validator's user",
+                socket.display()
+            )
+        );
     }
     running.stop().await;
+}
+
+const OTHER_USER_LEDGER: &str = "TOWERLOCK_ADMIN_TEST_OTHER_USER_LEDGER";
+
+/// Run by `client_names_permission_denied` as another user; does nothing otherwise.
+#[tokio::test]
+#[ignore = "run by client_names_permission_denied as another user"]
+async fn connect_as_another_user() {
+    let Some(ledger) = std::env::var_os(OTHER_USER_LEDGER) else {
+        return;
+    };
+    let ledger = PathBuf::from(ledger);
+    let err = AdminClient::connect(&ledger).await.unwrap_err();
+    assert!(matches!(err, ClientError::PermissionDenied { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "permission denied on {}/admin.rpc: run as the validator's user",
+            ledger.display()
+        )
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1079,4 +1124,32 @@ async fn monitor_prints_one_line_per_refresh_when_not_a_terminal() {
         "towerlockStatus failed: Retry once validator start up is complete\n"
     );
     running.stop().await;
+}
+
+#[tokio::test]
+async fn exit_accepts_a_validator_that_is_gone_before_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::UnixListener::bind(socket_path(dir.path())).unwrap();
+    // A validator that answers `pid`, then dies on `exit` without answering.
+    let validator = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (reader, mut writer) = stream.into_split();
+        let mut lines = BufReader::new(reader).lines();
+        let pid: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(pid["method"], "pid");
+        let answer = json!({"jsonrpc": "2.0", "id": pid["id"], "result": 4242});
+        writer
+            .write_all(format!("{answer}\n").as_bytes())
+            .await
+            .unwrap();
+        let exit: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(exit["method"], "exit");
+    });
+    let command = AdminCommand::Exit {
+        force: true,
+        timeout: 5,
+    };
+    let printed = run_command(dir.path(), command, "").await.unwrap();
+    assert_eq!(printed, "Exit requested\n");
+    validator.await.unwrap();
 }
