@@ -6,4 +6,5 @@
 //! - `restart_window`: when it is safe to restart or fail over.
 
 pub mod admin;
+pub mod node;
 pub mod restart_window;

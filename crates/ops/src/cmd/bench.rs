@@ -5,7 +5,7 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::{Args, Subcommand};
 
-use super::bench_storage::BenchStorageArgs;
+use super::{bench_cluster::BenchClusterArgs, bench_storage::BenchStorageArgs};
 
 #[derive(Debug, Args)]
 pub struct BenchCmd {
@@ -18,12 +18,16 @@ enum BenchCommand {
     /// Fenced etcd store vs plain put, file store with and without fsync,
     /// and takeover, against an etcd it starts (or one you name).
     Storage(BenchStorageArgs),
+    /// Slot-clock lateness and CPU of the local cluster with many synthetic
+    /// validators.
+    Cluster(BenchClusterArgs),
 }
 
 impl BenchCmd {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             BenchCommand::Storage(args) => args.run().await,
+            BenchCommand::Cluster(args) => args.run().await,
         }
     }
 }

@@ -1,0 +1,282 @@
+//! The node's decisions, as pure functions: whether it may vote at all, what
+//! it votes for, and whether another instance has taken its identity.
+
+use std::fmt;
+
+use solana_pubkey::Pubkey;
+use towerlock_cluster::api::{SignedContactInfo, VoteAccountState};
+use towerlock_tower::{Slot, ThresholdDecision, Tower};
+
+use super::forks::ForkView;
+
+/// Why a node that replays does not vote (agave's "hot spare").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HotSpareReason {
+    /// The vote account is not in the banks seen so far.
+    NoVoteAccount { vote_account: Pubkey },
+    /// The vote account names another node (the secondary before failover).
+    NotTheNode { vote_account: Pubkey, node: String },
+    /// No keypair for the vote account's authorized voter is loaded.
+    NoVoterKeypair { vote_account: Pubkey, voter: String },
+}
+
+impl fmt::Display for HotSpareReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoVoteAccount { vote_account } => {
+                write!(f, "vote account {vote_account} not found")
+            }
+            Self::NotTheNode { vote_account, node } => {
+                write!(f, "vote account {vote_account} belongs to node {node}")
+            }
+            Self::NoVoterKeypair {
+                vote_account,
+                voter,
+            } => write!(
+                f,
+                "no keypair loaded for {voter}, the authorized voter of {vote_account}"
+            ),
+        }
+    }
+}
+
+/// Whether `identity` may vote with `vote_account`: it must be the account's
+/// node, and the account's authorized voter must be among `voters`.
+pub fn may_vote(
+    identity: &Pubkey,
+    vote_account: &Pubkey,
+    state: Option<&VoteAccountState>,
+    voters: &[Pubkey],
+) -> Result<Pubkey, HotSpareReason> {
+    let state = state.ok_or(HotSpareReason::NoVoteAccount {
+        vote_account: *vote_account,
+    })?;
+    if state.node_pubkey != identity.to_string() {
+        return Err(HotSpareReason::NotTheNode {
+            vote_account: *vote_account,
+            node: state.node_pubkey.clone(),
+        });
+    }
+    voters
+        .iter()
+        .find(|voter| voter.to_string() == state.authorized_voter)
+        .copied()
+        .ok_or_else(|| HotSpareReason::NoVoterKeypair {
+            vote_account: *vote_account,
+            voter: state.authorized_voter.clone(),
+        })
+}
+
+/// What to vote for next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoteChoice {
+    Vote {
+        slot: Slot,
+    },
+    /// Nothing newer than the last vote.
+    NothingNew,
+    /// Every candidate is locked out by an earlier vote on another fork.
+    LockedOut {
+        candidate: Slot,
+    },
+    /// Too little stake has confirmed the vote at threshold depth.
+    BelowThreshold {
+        candidate: Slot,
+        threshold_slot: Slot,
+    },
+}
+
+/// Picks the bank to vote for: the cluster's heaviest fork (its tip) when the
+/// tower allows it, else the newest bank on the fork of the last vote.
+///
+/// Stake for the threshold check is what the cluster reports as confirmed:
+/// two thirds voted for the confirmed slot and so for its ancestors.
+pub fn choose_vote(tower: &Tower, forks: &ForkView) -> VoteChoice {
+    let mut candidates = vec![forks.tip];
+    if let Some(last) = tower.last_voted_slot() {
+        if let Some(newest) = forks.newest_descendant(last) {
+            candidates.push(newest);
+        }
+    }
+    let mut outcome = VoteChoice::NothingNew;
+    for candidate in candidates {
+        if forks.get(candidate).is_none() || !tower.is_recent(candidate) {
+            continue;
+        }
+        if tower.is_locked_out(candidate, |s| forks.is_ancestor(s, candidate)) {
+            outcome = VoteChoice::LockedOut { candidate };
+            continue;
+        }
+        let confirmed = forks.confirmed;
+        let confirmed_on_fork = forks.is_ancestor_or_self(confirmed, candidate);
+        let voted_stake =
+            |slot: Slot| u64::from(confirmed_on_fork && forks.is_ancestor_or_self(slot, confirmed));
+        match tower.check_vote_stake_threshold(candidate, voted_stake, 1) {
+            ThresholdDecision::Passed => return VoteChoice::Vote { slot: candidate },
+            ThresholdDecision::Failed { slot, .. } => {
+                outcome = VoteChoice::BelowThreshold {
+                    candidate,
+                    threshold_slot: slot,
+                }
+            }
+        }
+    }
+    outcome
+}
+
+/// agave's duplicate-instance rule: another instance publishing our identity
+/// with a newer outset has taken over, and this one must stop.
+pub fn is_newer_instance_of(
+    identity: &Pubkey,
+    our_instance: &str,
+    our_outset: u64,
+    contact: &SignedContactInfo,
+) -> bool {
+    contact.verify() == Some(*identity)
+        && contact.info.instance != our_instance
+        && contact.info.outset > our_outset
+}
+
+#[cfg(test)]
+mod tests {
+    use solana_hash::Hash;
+    use towerlock_cluster::api::{ContactAddresses, ContactInfo};
+
+    use super::super::forks::tests::notification;
+    use super::*;
+
+    fn state(node: &Pubkey, voter: &Pubkey) -> VoteAccountState {
+        VoteAccountState {
+            vote_pubkey: Pubkey::new_unique().to_string(),
+            node_pubkey: node.to_string(),
+            authorized_voter: voter.to_string(),
+            lockouts: vec![],
+            root_slot: None,
+            last_vote: None,
+            credits: 0,
+            activated_stake: 1,
+        }
+    }
+
+    #[test]
+    fn only_the_node_with_its_voter_keypair_votes() {
+        let identity = Pubkey::new_unique();
+        let secondary = Pubkey::new_unique();
+        let vote_account = Pubkey::new_unique();
+        let account = state(&identity, &identity);
+        assert_eq!(
+            may_vote(&identity, &vote_account, Some(&account), &[identity]),
+            Ok(identity)
+        );
+        // The secondary before failover: its identity is not the node.
+        assert!(matches!(
+            may_vote(&secondary, &vote_account, Some(&account), &[identity]),
+            Err(HotSpareReason::NotTheNode { .. })
+        ));
+        // The right identity but no voter keypair (authorized-voter remove-all).
+        assert!(matches!(
+            may_vote(&identity, &vote_account, Some(&account), &[]),
+            Err(HotSpareReason::NoVoterKeypair { .. })
+        ));
+        assert!(matches!(
+            may_vote(&identity, &vote_account, None, &[identity]),
+            Err(HotSpareReason::NoVoteAccount { .. })
+        ));
+    }
+
+    fn view(banks: &[(Slot, Slot)], tip: Slot, confirmed: Slot) -> ForkView {
+        let mut view = ForkView::default();
+        for &(slot, parent) in banks {
+            let mut n = notification(slot, parent);
+            n.tip = tip;
+            n.confirmed = confirmed;
+            view.insert(&n).unwrap();
+        }
+        view
+    }
+
+    fn vote(tower: &mut Tower, slot: Slot) {
+        let _ = tower.record_vote(slot, Hash::default(), Hash::default(), 0);
+    }
+
+    #[test]
+    fn votes_the_tip_unless_locked_out_then_stays_on_its_fork() {
+        // 0 - 1 - 2 - 3        (our fork)
+        //       \ 4 - 5        (the cluster's tip)
+        let forks = view(&[(0, 0), (1, 0), (2, 1), (3, 2), (4, 1), (5, 4)], 5, 1);
+        let mut tower = Tower::new(Pubkey::new_unique());
+        assert_eq!(choose_vote(&tower, &forks), VoteChoice::Vote { slot: 5 });
+
+        vote(&mut tower, 2);
+        vote(&mut tower, 3);
+        // Slot 2 (2 confirmations) is locked out through 6: 5 is refused,
+        // and there is nothing newer on our fork.
+        assert_eq!(
+            choose_vote(&tower, &forks),
+            VoteChoice::LockedOut { candidate: 5 }
+        );
+
+        let mut forks = forks;
+        let mut n = notification(6, 3);
+        n.tip = 5;
+        forks.insert(&n).unwrap();
+        assert_eq!(choose_vote(&tower, &forks), VoteChoice::Vote { slot: 6 });
+    }
+
+    #[test]
+    fn nothing_new_after_voting_the_tip() {
+        let forks = view(&[(0, 0), (1, 0), (2, 1)], 2, 1);
+        let mut tower = Tower::new(Pubkey::new_unique());
+        vote(&mut tower, 2);
+        assert_eq!(choose_vote(&tower, &forks), VoteChoice::NothingNew);
+    }
+
+    #[test]
+    fn threshold_uses_the_confirmed_slot() {
+        let chain: Vec<(Slot, Slot)> = (0..=12u64).map(|s| (s, s.saturating_sub(1))).collect();
+        let mut tower = Tower::new(Pubkey::new_unique());
+        for slot in 1..=9 {
+            vote(&mut tower, slot);
+        }
+        // Voting 10 puts slot 2 at depth 8: it needs confirmation.
+        let unconfirmed = view(&chain[..=10], 10, 1);
+        assert_eq!(
+            choose_vote(&tower, &unconfirmed),
+            VoteChoice::BelowThreshold {
+                candidate: 10,
+                threshold_slot: 2
+            }
+        );
+        let confirmed = view(&chain[..=10], 10, 8);
+        assert_eq!(
+            choose_vote(&tower, &confirmed),
+            VoteChoice::Vote { slot: 10 }
+        );
+    }
+
+    #[test]
+    fn a_newer_outset_of_our_identity_means_exit() {
+        let keypair = solana_keypair::Keypair::new();
+        use solana_signer::Signer;
+        let contact = |instance: &str, outset: u64| {
+            ContactInfo {
+                pubkey: keypair.pubkey().to_string(),
+                outset,
+                instance: instance.into(),
+                version: "t".into(),
+                addresses: ContactAddresses::default(),
+            }
+            .sign(&keypair)
+        };
+        let me = keypair.pubkey();
+        assert!(is_newer_instance_of(&me, "a", 10, &contact("b", 11)));
+        assert!(!is_newer_instance_of(&me, "a", 10, &contact("b", 9)));
+        assert!(!is_newer_instance_of(&me, "a", 10, &contact("a", 11)));
+        let mut forged = contact("b", 11);
+        forged.info.outset = 12;
+        assert!(
+            !is_newer_instance_of(&me, "a", 10, &forged),
+            "bad signature"
+        );
+    }
+}
