@@ -42,6 +42,9 @@ struct FakeNode {
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
     child: Mutex<Option<std::process::Child>>,
     start_time: SystemTime,
+    /// When set, `remove_all_authorized_voters` reports that it started and
+    /// waits to be released.
+    gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
 }
 
 impl FakeNode {
@@ -52,6 +55,7 @@ impl FakeNode {
             calls: Mutex::new(Vec::new()),
             shutdown: Mutex::new(None),
             child: Mutex::new(None),
+            gate: Mutex::new(None),
             start_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         })
     }
@@ -167,6 +171,11 @@ impl AdminHandler for FakeNode {
 
     async fn remove_all_authorized_voters(&self) -> Result<(), AdminError> {
         self.ready()?;
+        let gate = self.gate.lock().unwrap().take();
+        if let Some((started, release)) = gate {
+            let _ = started.send(());
+            let _ = release.await;
+        }
         self.record("remove_all_authorized_voters".into());
         Ok(())
     }
@@ -583,6 +592,25 @@ async fn oversized_input_closes_the_connection() {
     drop(writing.await.unwrap());
     assert_eq!(running.client().await.pid().await.unwrap(), 4242);
     running.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_in_flight_at_shutdown_is_answered() {
+    let node = FakeNode::new();
+    let (started_tx, started) = oneshot::channel();
+    let (release, release_rx) = oneshot::channel();
+    *node.gate.lock().unwrap() = Some((started_tx, release_rx));
+    let running = Running::start_with(node.clone(), ServerConfig::default()).await;
+    let mut client = running.client().await;
+    let in_flight = tokio::spawn(async move { client.remove_all_authorized_voters().await });
+    started.await.unwrap();
+    // Shut down while the node is busy with the request, then let it finish.
+    let _ = node.shutdown.lock().unwrap().take().unwrap().send(());
+    release.send(()).unwrap();
+    in_flight.await.unwrap().unwrap();
+    running.server.await.unwrap();
+    assert!(!socket_path(&running.ledger).exists());
+    assert_eq!(node.calls(), vec!["remove_all_authorized_voters"]);
 }
 
 // ---------------------------------------------------------------------------
