@@ -6,5 +6,6 @@
 //! - `restart_window`: when it is safe to restart or fail over.
 
 pub mod admin;
+pub mod metrics;
 pub mod node;
 pub mod restart_window;

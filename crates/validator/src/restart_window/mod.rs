@@ -56,14 +56,24 @@ pub async fn run(ledger: &Path, args: WaitForRestartWindowArgs) -> anyhow::Resul
     Ok(exit_code(&outcome))
 }
 
-/// WIRING POINT for the admin client: the node's RPC URL from its admin
-/// socket (`<ledger>/admin.rpc`, method `rpcAddress`).
+/// The node's RPC URL, from its admin socket (`<ledger>/admin.rpc`, method
+/// `rpcAddress`).
 pub async fn resolve_rpc_url(ledger: &Path) -> anyhow::Result<String> {
-    anyhow::bail!(
-        "cannot ask {} for the node's RPC address: the admin socket is not wired here yet; \
-         pass --rpc-url",
-        ledger.join("admin.rpc").display()
-    )
+    use anyhow::Context;
+    let mut client = crate::admin::AdminClient::connect(ledger)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot ask {} for the node's RPC address",
+                ledger.join("admin.rpc").display()
+            )
+        })?;
+    let address = client
+        .rpc_address()
+        .await
+        .context("cannot ask the node for its RPC address")?
+        .ok_or_else(|| anyhow::anyhow!("the node serves no RPC (start it with --rpc-port)"))?;
+    Ok(format!("http://{address}"))
 }
 
 /// 0 when ready, 1 otherwise.
