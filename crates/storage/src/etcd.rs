@@ -188,6 +188,7 @@ impl TowerStorage for EtcdTowerStorage {
     async fn takeover(&self, identity: &Pubkey) -> Result<Takeover, StorageError> {
         let instance_key = self.key(identity, "instance");
         let tower_key = self.key(identity, "tower");
+        let leader_key = self.key(identity, "leader");
         for attempt in 0..=CAREFUL_TAKEOVER_ATTEMPTS {
             // One write transaction: take the fence and read the tower.
             let mut txn = Txn::new();
@@ -215,6 +216,7 @@ impl TowerStorage for EtcdTowerStorage {
                     Some(PutOptions::new().with_prev_key()),
                 ),
                 TxnOp::get(tower_key.as_str(), Some(GetOptions::new())),
+                TxnOp::get(leader_key.as_str(), None),
             ]);
             let response = self.txn("takeover", txn).await?;
             if !response.succeeded() {
@@ -223,6 +225,7 @@ impl TowerStorage for EtcdTowerStorage {
             let revision = response.header().map(|h| h.revision()).unwrap_or_default();
             let mut displaced = None;
             let mut tower = None;
+            let mut last_leader_slot = None;
             for op in response.op_responses() {
                 match op {
                     TxnOpResponse::Put(put) => {
@@ -230,13 +233,15 @@ impl TowerStorage for EtcdTowerStorage {
                             .prev_key()
                             .map(|kv| InstanceRecord::from_bytes(kv.value()))
                     }
-                    TxnOpResponse::Get(get) => {
-                        tower = get
-                            .kvs()
-                            .first()
-                            .map(|kv| self.verify(identity, kv.value()))
-                            .transpose()?
-                    }
+                    TxnOpResponse::Get(get) => match get.kvs().first() {
+                        Some(kv) if kv.key() == leader_key.as_bytes() => {
+                            last_leader_slot = std::str::from_utf8(kv.value())
+                                .ok()
+                                .and_then(|v| v.parse().ok());
+                        }
+                        Some(kv) => tower = Some(self.verify(identity, kv.value())?),
+                        None => {}
+                    },
                     _ => {}
                 }
             }
@@ -253,6 +258,7 @@ impl TowerStorage for EtcdTowerStorage {
                 },
                 tower,
                 displaced,
+                last_leader_slot,
             });
         }
         unreachable!("the last takeover attempt is unconditional")

@@ -121,6 +121,10 @@ pub struct Takeover {
     pub tower: Option<SavedTower>,
     /// The instance that held the fence before, if any.
     pub displaced: Option<InstanceRecord>,
+    /// The last leader slot any holder fenced before this takeover. Read in
+    /// the same transaction, so no earlier holder can add to it: the new
+    /// holder must not produce this slot or an older one again.
+    pub last_leader_slot: Option<u64>,
 }
 
 /// Receipt of a successful fenced write. Only storage can make one, so a vote

@@ -209,6 +209,9 @@ impl TowerStorage for FileTowerStorage {
             },
             tower,
             displaced,
+            // One host, one process (the lock file): the process itself
+            // remembers what it produced.
+            last_leader_slot: None,
         })
     }
 

@@ -146,6 +146,7 @@ impl TowerStorage for MemoryTowerStorage {
             .instance
             .replace((revision, self.instance.clone()))
             .map(|(_, holder)| holder);
+        let last_leader_slot = entry.leader_slot;
         Ok(Takeover {
             token: FenceToken {
                 identity: *identity,
@@ -154,6 +155,7 @@ impl TowerStorage for MemoryTowerStorage {
             },
             tower,
             displaced,
+            last_leader_slot,
         })
     }
 

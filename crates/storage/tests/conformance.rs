@@ -86,9 +86,12 @@ async fn takeover_by_another_instance_fences_the_first<B: Backend>(backend: &B) 
         .store(&token_a, &tower_with_votes(&keypair, 1..5))
         .await
         .unwrap();
+    let _stored = a.fence_leader_slot(&token_a, 7).await.unwrap();
 
     let taken = b.takeover(&keypair.pubkey()).await.unwrap();
     assert_eq!(taken.displaced.as_ref(), Some(a.instance()));
+    // B learns, atomically with the fence, which leader slots A produced.
+    assert_eq!(taken.last_leader_slot, Some(7));
     assert_eq!(
         taken.tower.as_ref().unwrap().tower().last_voted_slot(),
         Some(4)

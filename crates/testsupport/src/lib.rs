@@ -16,6 +16,8 @@
 //! If `etcd` is not on PATH, starting panics with how to install it: these
 //! tests never skip.
 
+pub mod lab;
+
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;

@@ -18,7 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let keypair = Keypair::new();
     let keypair_path = dir.join("validator-keypair.json");
-    write_private(&keypair_path, serde_json_array(&keypair.to_bytes()).as_bytes())?;
+    write_private(
+        &keypair_path,
+        serde_json_array(&keypair.to_bytes()).as_bytes(),
+    )?;
 
     let mut tower = Tower::new(keypair.pubkey());
     let now = 1_700_000_000;

@@ -284,7 +284,11 @@ impl Node {
             .map_err(NodeExit::Cluster)?;
         self.metrics.replayed_slot.store(self.forks.newest, Relaxed);
         if matches!(self.activity, Activity::CatchingUp) {
-            if self.forks.newest + self.catchup_slots < self.start_slot {
+            // The cluster's tip as of this notification is where it is now;
+            // take over only once this close to it (and to where it was
+            // when we subscribed).
+            let present = notification.tip.max(self.start_slot.saturating_sub(1));
+            if self.forks.newest + self.catchup_slots < present {
                 return Ok(());
             }
             tracing::info!(slot = self.forks.newest, "caught up with the cluster");
@@ -295,7 +299,12 @@ impl Node {
         if !self.is_fenced() {
             return Ok(());
         }
-        self.produce_block(notification.slot + 1).await?;
+        // Produce only for the slot now in progress: after the newest bank,
+        // at the head of the cluster. Replayed banks are history.
+        let live = notification.slot == self.forks.newest && notification.slot >= notification.tip;
+        if live && self.forks.get(notification.slot + 1).is_none() {
+            self.produce_block(notification.slot + 1).await?;
+        }
         self.vote().await
     }
 
@@ -312,7 +321,11 @@ impl Node {
         self.outset = now_micros();
         match self.check_may_vote() {
             Ok(_) => match self.take_over(self.pubkey(), false).await {
-                Ok((token, tower)) => self.activity = Activity::Voting { token, tower },
+                Ok((token, tower, last_leader_slot)) => {
+                    // Never produce a slot an earlier holder already fenced.
+                    self.produced = self.produced.max(last_leader_slot);
+                    self.activity = Activity::Voting { token, tower }
+                }
                 Err(err @ StorageError::Unavailable { .. }) => {
                     self.handle_unavailable(err)?;
                     // Try again at the next bank.
@@ -374,7 +387,7 @@ impl Node {
         &self,
         identity: Pubkey,
         require_tower: bool,
-    ) -> Result<(FenceToken, Tower), StorageError> {
+    ) -> Result<(FenceToken, Tower, Option<Slot>), StorageError> {
         let taken = self.storage.takeover(&identity).await?;
         if let Some(displaced) = &taken.displaced {
             tracing::info!(%identity, %displaced, revision = taken.token.revision, "took the fence");
@@ -388,7 +401,7 @@ impl Node {
             }
             None => self.tower_from_landed_state(identity),
         };
-        Ok((taken.token, tower))
+        Ok((taken.token, tower, taken.last_leader_slot))
     }
 
     fn tower_from_landed_state(&self, identity: Pubkey) -> Tower {
@@ -660,7 +673,7 @@ impl Node {
                 )));
             }
         }
-        let (token, tower) = self
+        let (token, tower, last_leader_slot) = self
             .take_over(identity, require_tower)
             .await
             .map_err(|err| {
@@ -673,7 +686,7 @@ impl Node {
         self.activity = Activity::Voting { token, tower };
         self.outset = now_micros();
         self.schedule = LeaderSlots::default();
-        self.produced = None;
+        self.produced = last_leader_slot;
         self.publish_contact().await;
         Ok(())
     }

@@ -1,0 +1,429 @@
+//! The whole system on one machine: a real etcd with mutual TLS, a local
+//! cluster, and validator processes, for end-to-end tests and for
+//! `towerlock drill` / `towerlock chaos`.
+//!
+//! Everything waits on events (a log line, an audit-trail line, a process
+//! exit) with a deadline, never on a fixed sleep.
+
+use std::{
+    fs,
+    io::Read,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use towerlock_audit::event::{BlockEvent, Event, VoteEvent};
+use towerlock_cluster::{
+    genesis::{
+        self, InitOptions, ValidatorKeys, IDENTITY_FILE, SECONDARY_IDENTITY_FILE, VOTE_ACCOUNT_FILE,
+    },
+    server::{Server, ServerConfig},
+};
+
+use crate::EtcdProcess;
+
+/// A local cluster running in this process; stops when dropped.
+pub struct LabCluster {
+    pub dir: PathBuf,
+    pub url: String,
+    pub keys: ValidatorKeys,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LabCluster {
+    /// Creates a cluster folder in `dir` and serves it on a free port.
+    pub async fn start(dir: &Path, options: &InitOptions) -> Self {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let (_, mut keys) = genesis::init(dir, options, now_ms).expect("create the cluster folder");
+        let server = Server::bind(ServerConfig {
+            dir: dir.to_path_buf(),
+            slot_ms: None,
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        })
+        .await
+        .expect("start the cluster");
+        let url = server.rpc_url();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = server
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Self {
+            dir: dir.to_path_buf(),
+            url,
+            keys: keys.remove(0),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.join("audit.jsonl")
+    }
+
+    pub fn identity_file(&self) -> PathBuf {
+        self.keys.dir.join(IDENTITY_FILE)
+    }
+
+    pub fn secondary_identity_file(&self) -> PathBuf {
+        self.keys.dir.join(SECONDARY_IDENTITY_FILE)
+    }
+
+    pub fn vote_account_file(&self) -> PathBuf {
+        self.keys.dir.join(VOTE_ACCOUNT_FILE)
+    }
+
+    /// Every event of the audit trail so far.
+    pub fn events(&self) -> Vec<Event> {
+        read_events(&self.audit_path())
+    }
+
+    /// Every vote received so far.
+    pub fn votes(&self) -> Vec<VoteEvent> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Vote(v) => Some(v),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every block one of our leaders submitted so far.
+    pub fn blocks(&self) -> Vec<BlockEvent> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Block(b) => Some(b),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Waits until an accepted vote from `instance` lands in the trail after
+    /// `after_ms`; returns it.
+    pub async fn wait_for_vote(
+        &self,
+        instance: &str,
+        after_ms: u64,
+        deadline: Duration,
+    ) -> Option<VoteEvent> {
+        let until = Instant::now() + deadline;
+        loop {
+            let vote = self
+                .votes()
+                .into_iter()
+                .find(|v| v.instance == instance && v.ts_ms > after_ms && v.result == "ok");
+            if vote.is_some() || Instant::now() >= until {
+                return vote;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the cluster and waits for it to flush its trail.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for LabCluster {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Parses an audit trail, skipping a torn last line.
+pub fn read_events(path: &Path) -> Vec<Event> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| Event::from_line(line).ok())
+        .collect()
+}
+
+/// Milliseconds since the Unix epoch (the trail's clock).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A `towerlock-validator` process; killed when dropped.
+pub struct ValidatorProcess {
+    pub name: String,
+    pub ledger: PathBuf,
+    pub log: PathBuf,
+    bin: PathBuf,
+    child: Option<Child>,
+    status: Option<ExitStatus>,
+}
+
+impl ValidatorProcess {
+    /// Starts `bin --ledger <ledger> <args…>`, logging to `<ledger>.log`.
+    pub fn spawn(bin: &Path, name: &str, ledger: PathBuf, args: &[String]) -> Self {
+        let log = ledger.with_extension("log");
+        let out = fs::File::create(&log).expect("create the validator log");
+        let err = out.try_clone().expect("clone the log handle");
+        let child = Command::new(bin)
+            .arg("--ledger")
+            .arg(&ledger)
+            .args(args)
+            .env("RUST_LOG", "info,towerlock_validator=debug")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        Self {
+            name: name.to_string(),
+            ledger,
+            log,
+            bin: bin.to_path_buf(),
+            child: Some(child),
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = fs::File::open(&self.log) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// Waits for a log line containing `needle`; returns it. On timeout (or
+    /// if the process exits first) returns the log's tail as the error.
+    pub async fn wait_for_log(
+        &mut self,
+        needle: &str,
+        deadline: Duration,
+    ) -> Result<String, String> {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(line) = self.log_text().lines().find(|l| l.contains(needle)) {
+                return Ok(line.to_string());
+            }
+            if self.try_status().is_some() || Instant::now() >= until {
+                return Err(format!(
+                    "{}: no log line with {needle:?} (exit: {:?})\n--- log tail ---\n{}",
+                    self.name,
+                    self.status,
+                    crate::log_tail(&self.log, 30)
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The instance id the node logged at start.
+    pub async fn instance(&mut self, deadline: Duration) -> Result<String, String> {
+        let line = self.wait_for_log("replaying", deadline).await?;
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("instance="))
+            .map(str::to_string)
+            .ok_or_else(|| format!("no instance in {line:?}"))
+    }
+
+    fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.status = Some(status);
+                }
+            }
+        }
+        self.status
+    }
+
+    /// Waits for the process to exit; `None` on timeout.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.try_status() {
+                return Some(status);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.try_status().is_none()
+    }
+
+    /// SIGSTOP: the node freezes with its connections open.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT.
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: a plain syscall on our own child process.
+            unsafe { libc::kill(pid as libc::pid_t, signal) };
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            if let Ok(status) = child.wait() {
+                self.status.get_or_insert(status);
+            }
+        }
+    }
+
+    /// Runs an admin subcommand against this node (`--ledger L <args…>`).
+    pub async fn admin(&self, args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(&self.bin);
+        command.arg("--ledger").arg(&self.ledger).args(args);
+        command.output().await.expect("run an admin command")
+    }
+}
+
+impl Drop for ValidatorProcess {
+    fn drop(&mut self) {
+        self.resume();
+        self.kill();
+    }
+}
+
+/// etcd, a cluster, and the seed's primary/secondary command lines.
+pub struct Lab {
+    pub etcd: EtcdProcess,
+    pub cluster: LabCluster,
+    pub dir: PathBuf,
+    validator_bin: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Lab {
+    /// Starts etcd (TLS) and a cluster with `slot_ms` slots in a temporary
+    /// directory (or `dir`, kept afterwards).
+    pub async fn start(validator_bin: &Path, slot_ms: u64, dir: Option<PathBuf>) -> Self {
+        let (tmp, dir) = match dir {
+            Some(dir) => {
+                fs::create_dir_all(&dir).expect("create the lab directory");
+                (None, dir)
+            }
+            None => {
+                let tmp = tempfile::Builder::new()
+                    .prefix("towerlock-lab-")
+                    .tempdir()
+                    .expect("create a temporary directory");
+                let dir = tmp.path().to_path_buf();
+                (Some(tmp), dir)
+            }
+        };
+        let etcd = EtcdProcess::start().await;
+        let options = InitOptions {
+            slot_ms,
+            slots_per_epoch: 8192,
+            fork_rate: 0.02,
+            synthetic: 10,
+            ..InitOptions::default()
+        };
+        let cluster = LabCluster::start(&dir.join("cluster"), &options).await;
+        Self {
+            etcd,
+            cluster,
+            dir,
+            validator_bin: validator_bin.to_path_buf(),
+            _tmp: tmp,
+        }
+    }
+
+    pub fn validator_bin(&self) -> &Path {
+        &self.validator_bin
+    }
+
+    /// `--tower-storage etcd` and the etcd flags, as the seed gives them.
+    pub fn etcd_flags(&self) -> Vec<String> {
+        let config = self.etcd.config();
+        vec![
+            "--tower-storage".into(),
+            "etcd".into(),
+            "--etcd-cacert-file".into(),
+            config.ca_cert_file.display().to_string(),
+            "--etcd-cert-file".into(),
+            config.cert_file.display().to_string(),
+            "--etcd-key-file".into(),
+            config.key_file.display().to_string(),
+            "--etcd-endpoint".into(),
+            self.etcd.endpoint(),
+        ]
+    }
+
+    fn common(&self) -> Vec<String> {
+        let mut args = vec![
+            "--vote-account".into(),
+            self.cluster.vote_account_file().display().to_string(),
+            "--entrypoint".into(),
+            self.cluster.url.clone(),
+            "--rpc-port".into(),
+            "0".into(),
+        ];
+        args.extend(self.etcd_flags());
+        args
+    }
+
+    /// The primary: the staked identity.
+    pub fn primary_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--identity".into(),
+            self.cluster.identity_file().display().to_string(),
+        ];
+        args.extend(self.common());
+        args
+    }
+
+    /// The seed's secondary: its own identity, `--no-check-vote-account`,
+    /// and the primary's identity as authorized voter.
+    pub fn secondary_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--identity".into(),
+            self.cluster.secondary_identity_file().display().to_string(),
+            "--no-check-vote-account".into(),
+            "--authorized-voter".into(),
+            self.cluster.identity_file().display().to_string(),
+        ];
+        args.extend(self.common());
+        args
+    }
+
+    /// Starts a validator whose ledger is `<lab>/<name>`.
+    pub fn spawn_validator(&self, name: &str, args: &[String]) -> ValidatorProcess {
+        ValidatorProcess::spawn(&self.validator_bin, name, self.dir.join(name), args)
+    }
+}

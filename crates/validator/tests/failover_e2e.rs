@@ -1,0 +1,364 @@
+//! The seed's failover, end to end: a real etcd with mutual TLS, the local
+//! cluster, and `towerlock-validator` processes started with the seed's
+//! command lines. Every run ends with the independent audit of the trail.
+
+use std::time::Duration;
+
+use towerlock_audit::event::{Event, VoteEvent};
+use towerlock_testsupport::lab::{now_ms, Lab, ValidatorProcess};
+
+const SLOT_MS: u64 = 150;
+const WAIT: Duration = Duration::from_secs(60);
+
+fn bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_towerlock-validator"))
+}
+
+async fn start_primary(lab: &Lab, args: &[String]) -> (ValidatorProcess, String) {
+    let mut primary = lab.spawn_validator("primary", args);
+    let instance = primary.instance(WAIT).await.unwrap();
+    lab.cluster
+        .wait_for_vote(&instance, 0, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("the primary never voted\n{}", primary.log_text()));
+    (primary, instance)
+}
+
+async fn start_hot_spare(lab: &Lab, name: &str) -> (ValidatorProcess, String) {
+    let mut secondary = lab.spawn_validator(name, &lab.secondary_args());
+    let instance = secondary.instance(WAIT).await.unwrap();
+    secondary.wait_for_log("hot spare", WAIT).await.unwrap();
+    // Running as far as the admin RPC is concerned (it answers "retry once
+    // start up is complete" until then).
+    let until = std::time::Instant::now() + WAIT;
+    while !secondary.admin(&["contact-info"]).await.status.success() {
+        assert!(std::time::Instant::now() < until, "admin RPC never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (secondary, instance)
+}
+
+/// The last voted slot of the tower the new holder loaded, from its log.
+async fn loaded_last_vote(node: &mut ValidatorProcess) -> u64 {
+    let line = node.wait_for_log("identity switched", WAIT).await.unwrap();
+    let start = line.find("last_vote=Some(").expect("a tower with votes") + 15;
+    line[start..].split(')').next().unwrap().parse().unwrap()
+}
+
+fn votes_of<'a>(votes: &'a [VoteEvent], instance: &str) -> Vec<&'a VoteEvent> {
+    votes
+        .iter()
+        .filter(|v| v.instance == instance && v.result == "ok")
+        .collect()
+}
+
+fn last_slot(vote: &VoteEvent) -> u64 {
+    vote.lockouts.last().map(|l| l.0).unwrap_or(0)
+}
+
+/// Waits until `instance` has `n` more accepted votes than now.
+async fn wait_for_more_votes(lab: &Lab, instance: &str, n: usize) {
+    let before = votes_of(&lab.cluster.votes(), instance).len();
+    let until = std::time::Instant::now() + WAIT;
+    while votes_of(&lab.cluster.votes(), instance).len() < before + n {
+        assert!(
+            std::time::Instant::now() < until,
+            "{instance} stopped voting"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn audit_clean(lab: &mut Lab) -> towerlock_audit::Report {
+    lab.cluster.stop().await;
+    let report = towerlock_audit::check_file(&lab.cluster.audit_path()).unwrap();
+    assert!(report.is_clean(), "audit found violations:\n{report}");
+    report
+}
+
+/// Bank slots strictly between two slots: votes the account could have had.
+fn banks_between(lab: &Lab, after: u64, before: u64) -> usize {
+    lab.cluster
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Bank(b) if b.slot > after && b.slot < before))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_failover_moves_the_vote_without_a_double_vote() {
+    let mut lab = Lab::start(bin(), SLOT_MS, None).await;
+    let (mut primary, a) = start_primary(&lab, &lab.primary_args()).await;
+    let (mut secondary, b) = start_hot_spare(&lab, "secondary").await;
+    // A hot spare replays but never votes.
+    wait_for_more_votes(&lab, &a, 3).await;
+    assert!(votes_of(&lab.cluster.votes(), &b).is_empty());
+
+    let identity = lab.cluster.identity_file();
+    let out = secondary
+        .admin(&["set-identity", identity.to_str().unwrap()])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("New validator identity"));
+    let loaded = loaded_last_vote(&mut secondary).await;
+
+    let status = primary.wait_exit(WAIT).await.expect("the primary exits");
+    assert_eq!(status.code(), Some(1));
+    let log = primary.log_text();
+    assert!(
+        log.contains("duplicate running instances of the same validator node")
+            || log.contains("Lost etcd instance lock"),
+        "{log}"
+    );
+    wait_for_more_votes(&lab, &b, 5).await;
+
+    let votes = lab.cluster.votes();
+    // The old primary sent nothing the new holder had not loaded.
+    let a_votes = votes_of(&votes, &a);
+    assert!(
+        a_votes.iter().all(|v| last_slot(v) <= loaded),
+        "primary voted past {loaded}"
+    );
+    // At most 2 votable slots missed across the switch.
+    let last_a = a_votes.iter().map(|v| last_slot(v)).max().unwrap();
+    let first_b = votes_of(&votes, &b)
+        .iter()
+        .map(|v| last_slot(v))
+        .min()
+        .unwrap();
+    let missed = banks_between(&lab, last_a, first_b);
+    assert!(
+        missed <= 2,
+        "missed {missed} slots between {last_a} and {first_b}"
+    );
+    drop(secondary);
+    audit_clean(&mut lab).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_cycle_of_the_seed() {
+    let mut lab = Lab::start(bin(), SLOT_MS, None).await;
+    let (mut primary, _a) = start_primary(&lab, &lab.primary_args()).await;
+    let (mut secondary, b) = start_hot_spare(&lab, "secondary").await;
+    let identity = lab.cluster.identity_file();
+    let out = secondary
+        .admin(&["set-identity", identity.to_str().unwrap()])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(primary.wait_exit(WAIT).await.unwrap().code(), Some(1));
+    wait_for_more_votes(&lab, &b, 3).await;
+
+    // The primary restarts: it reclaims its identity once caught up, and
+    // the secondary (now holding that identity) exits.
+    let restarted_at = now_ms();
+    let mut primary = lab.spawn_validator("primary-restarted", &lab.primary_args());
+    let a2 = primary.instance(WAIT).await.unwrap();
+    primary.wait_for_log("took the fence", WAIT).await.unwrap();
+    let status = secondary
+        .wait_exit(WAIT)
+        .await
+        .expect("the secondary exits");
+    assert_eq!(status.code(), Some(1));
+    lab.cluster
+        .wait_for_vote(&a2, restarted_at, WAIT)
+        .await
+        .expect("the restarted primary votes");
+
+    // The secondary restarts with its own identity: a hot spare again.
+    let (secondary, b2) = start_hot_spare(&lab, "secondary-restarted").await;
+    wait_for_more_votes(&lab, &a2, 5).await;
+    assert!(votes_of(&lab.cluster.votes(), &b2).is_empty());
+    drop((primary, secondary));
+    audit_clean(&mut lab).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_primary_cannot_vote_or_produce_after_the_takeover() {
+    let mut lab = Lab::start(bin(), SLOT_MS, None).await;
+    let (mut primary, a) = start_primary(&lab, &lab.primary_args()).await;
+    let (mut secondary, b) = start_hot_spare(&lab, "secondary").await;
+
+    primary.pause();
+    let identity = lab.cluster.identity_file();
+    let out = secondary
+        .admin(&["set-identity", identity.to_str().unwrap()])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let loaded = loaded_last_vote(&mut secondary).await;
+    wait_for_more_votes(&lab, &b, 5).await;
+
+    primary.resume();
+    let status = primary
+        .wait_exit(WAIT)
+        .await
+        .expect("the thawed primary exits");
+    assert_eq!(status.code(), Some(1));
+    wait_for_more_votes(&lab, &b, 2).await;
+
+    let votes = lab.cluster.votes();
+    assert!(
+        votes_of(&votes, &a).iter().all(|v| last_slot(v) <= loaded),
+        "the thawed primary sent a vote after the takeover"
+    );
+    let late_blocks: Vec<_> = lab
+        .cluster
+        .blocks()
+        .into_iter()
+        .filter(|blk| blk.instance == a && blk.slot > loaded + 2)
+        .collect();
+    assert!(
+        late_blocks.is_empty(),
+        "blocks after the takeover: {late_blocks:?}"
+    );
+    drop(secondary);
+    audit_clean(&mut lab).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_down_under_a_voting_primary_exits_without_an_unstored_vote() {
+    let mut lab = Lab::start(bin(), SLOT_MS, None).await;
+    let (mut primary, a) = start_primary(&lab, &lab.primary_args()).await;
+    wait_for_more_votes(&lab, &a, 3).await;
+    lab.etcd.kill();
+    let status = primary.wait_exit(WAIT).await.expect("the primary exits");
+    assert_eq!(status.code(), Some(1));
+    assert!(primary
+        .log_text()
+        .contains("Unable to save tower to storage"));
+
+    // Every vote that left was stored first: none is newer than the tower
+    // in etcd.
+    lab.etcd.restart().await;
+    let storage = towerlock_storage::EtcdTowerStorage::connect(&lab.etcd.config())
+        .await
+        .unwrap();
+    let identity = lab.cluster.keys.identity.pubkey();
+    use solana_signer::Signer;
+    use towerlock_storage::TowerStorage;
+    let stored = storage.load_unfenced(&identity).await.unwrap();
+    let stored_last = stored.tower().last_voted_slot().unwrap();
+    let votes = lab.cluster.votes();
+    let sent_last = votes_of(&votes, &a)
+        .iter()
+        .map(|v| last_slot(v))
+        .max()
+        .unwrap();
+    assert!(
+        sent_last <= stored_last,
+        "sent {sent_last}, stored {stored_last}"
+    );
+    audit_clean(&mut lab).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_vote_stays_up_silent_and_resumes() {
+    let mut lab = Lab::start(bin(), SLOT_MS, None).await;
+    let mut args = lab.primary_args();
+    args.extend(["--etcd-unavailable".into(), "skip-vote".into()]);
+    let (mut primary, a) = start_primary(&lab, &args).await;
+    wait_for_more_votes(&lab, &a, 3).await;
+
+    lab.etcd.kill();
+    let down_at = now_ms();
+    primary
+        .wait_for_log("not voting until a store succeeds", WAIT)
+        .await
+        .unwrap();
+    // While etcd is down the node stays up and sends nothing (one slot of
+    // grace for a vote stored just before the kill).
+    let up_at = {
+        let until = std::time::Instant::now() + Duration::from_millis(10 * SLOT_MS);
+        while std::time::Instant::now() < until {
+            assert!(primary.is_running(), "skip-vote must not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The window closes when etcd starts coming back.
+        let restarting_at = now_ms();
+        lab.etcd.restart().await;
+        restarting_at
+    };
+    let during: Vec<_> = votes_of(&lab.cluster.votes(), &a)
+        .into_iter()
+        .filter(|v| v.ts_ms > down_at + SLOT_MS && v.ts_ms < up_at)
+        .cloned()
+        .collect();
+    assert!(during.is_empty(), "voted without storage: {during:?}");
+    primary.wait_for_log("answers again", WAIT).await.unwrap();
+    lab.cluster
+        .wait_for_vote(&a, up_at, WAIT)
+        .await
+        .expect("voting resumes once etcd answers");
+    drop(primary);
+    audit_clean(&mut lab).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_identity_refusals_leave_the_node_unchanged() {
+    let lab = Lab::start(bin(), SLOT_MS, None).await;
+    let (secondary, _b) = start_hot_spare(&lab, "secondary").await;
+    let identity = lab.cluster.identity_file();
+    let identity = identity.to_str().unwrap();
+    let secondary_id = lab.cluster.keys.secondary_identity.pubkey().to_string();
+    use solana_signer::Signer;
+
+    // A keypair that is neither the vote account's node nor its voter.
+    let stranger = lab.dir.join("stranger.json");
+    towerlock_cluster::genesis::write_keypair_file(&solana_keypair::Keypair::new(), &stranger)
+        .unwrap();
+    let out = secondary
+        .admin(&["set-identity", stranger.to_str().unwrap()])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not vote"));
+
+    // --require-tower when etcd holds no tower for the identity.
+    let out = secondary
+        .admin(&["set-identity", "--require-tower", identity])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Unable to load tower"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut client = lab.etcd.client().await;
+    let staked = lab.cluster.keys.identity.pubkey();
+    let instance = client
+        .get(format!("{staked}/instance"), None)
+        .await
+        .unwrap();
+    assert!(instance.kvs().is_empty(), "the fence did not move");
+
+    // A corrupt tower in etcd.
+    client
+        .put(format!("{staked}/tower"), b"corrupt".to_vec(), None)
+        .await
+        .unwrap();
+    let out = secondary.admin(&["set-identity", identity]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("corrupt"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tower = client.get(format!("{staked}/tower"), None).await.unwrap();
+    assert_eq!(tower.kvs()[0].value(), b"corrupt", "left in place");
+
+    // Through all of it the node kept its identity and stayed a hot spare.
+    let out = secondary.admin(&["contact-info"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&secondary_id));
+    let log = secondary.log_text();
+    assert!(!log.contains("identity switched"), "{log}");
+}
