@@ -21,6 +21,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the seed's failover story on this machine (etcd with TLS, a local
+    /// cluster, primary and secondary validators) and audit every vote.
+    Drill(cmd::drill::DrillArgs),
     /// Inspect, export and import saved towers (agave's file format, or etcd).
     Tower(cmd::tower::TowerCmd),
     /// Make the TLS certificates that etcd and the validators use.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Drill(cmd) => cmd.run().await,
             Command::Tower(cmd) => cmd.run().await,
             Command::Certs(cmd) => cmd.run().await,
             Command::Etcd(cmd) => cmd.run().await,

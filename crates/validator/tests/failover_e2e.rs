@@ -362,3 +362,40 @@ async fn set_identity_refusals_leave_the_node_unchanged() {
     let log = secondary.log_text();
     assert!(!log.contains("identity switched"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_manual_failover_command_line_works_as_written() {
+    let mut lab = Lab::start(bin(), SLOT_MS, None).await;
+    let (mut primary, a) = start_primary(&lab, &lab.primary_args()).await;
+    let (secondary, b) = start_hot_spare(&lab, "secondary").await;
+
+    // The seed's line, with the binary's name swapped (and an idle window
+    // short enough for a test cluster).
+    let ledger = secondary.ledger.display().to_string();
+    let identity = lab.cluster.identity_file().display().to_string();
+    let line = format!(
+        "{bin} --ledger {ledger} wait-for-restart-window --identity {identity} --min-idle-time 0.05 --max-delinquent-stake 100 \
+         && {bin} --ledger {ledger} set-identity {identity}",
+        bin = bin().display()
+    );
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Ready to restart"), "{stdout}");
+    assert!(stdout.contains("New validator identity"), "{stdout}");
+
+    assert_eq!(primary.wait_exit(WAIT).await.unwrap().code(), Some(1));
+    wait_for_more_votes(&lab, &b, 3).await;
+    assert!(!votes_of(&lab.cluster.votes(), &a).is_empty());
+    drop(secondary);
+    audit_clean(&mut lab).await;
+}

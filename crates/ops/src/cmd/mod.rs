@@ -6,5 +6,6 @@ pub mod bench_cluster;
 pub mod bench_storage;
 pub mod certs;
 pub mod cluster;
+pub mod drill;
 pub mod etcd;
 pub mod tower;

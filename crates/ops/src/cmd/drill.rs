@@ -1,0 +1,325 @@
+//! `towerlock drill`: the seed's failover story, run for real on one machine
+//! and checked by the audit at the end.
+//!
+//! etcd with mutual TLS, a local cluster, a primary and a secondary started
+//! with the seed's command lines; then a manual failover with the seed's
+//! `wait-for-restart-window && set-identity`, the restart cycle, and a
+//! monitoring-triggered failover away from a primary that hangs.
+
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use towerlock_audit::event::{Event, VoteEvent};
+use towerlock_testsupport::lab::{now_ms, Lab, ValidatorProcess};
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Slot length of the local cluster, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    slot_ms: u64,
+    /// Keep everything (cluster folder, audit trail, ledgers, logs) here
+    /// instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// The validator binary [default: towerlock-validator next to this one].
+    #[arg(long, value_name = "PATH")]
+    validator_bin: Option<PathBuf>,
+}
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// One failover, measured.
+struct Failover {
+    name: &'static str,
+    missed_slots: usize,
+    switch: Duration,
+}
+
+fn step(text: &str) {
+    println!("\n== {text}");
+}
+
+fn validator_bin(args: &DrillArgs) -> anyhow::Result<PathBuf> {
+    let path = match &args.validator_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("cannot locate this executable")?
+            .with_file_name("towerlock-validator"),
+    };
+    if !path.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --workspace`, or pass --validator-bin",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn last_slot(vote: &VoteEvent) -> u64 {
+    vote.lockouts.last().map(|l| l.0).unwrap_or(0)
+}
+
+fn accepted<'a>(votes: &'a [VoteEvent], instance: &str) -> impl Iterator<Item = &'a VoteEvent> {
+    let instance = instance.to_string();
+    votes
+        .iter()
+        .filter(move |v| v.instance == instance && v.result == "ok")
+}
+
+async fn wait_for_votes(lab: &Lab, instance: &str, n: usize) -> anyhow::Result<()> {
+    let before = accepted(&lab.cluster.votes(), instance).count();
+    let until = Instant::now() + WAIT;
+    while accepted(&lab.cluster.votes(), instance).count() < before + n {
+        if Instant::now() > until {
+            bail!("instance {instance} stopped voting");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+async fn ready(node: &mut ValidatorProcess) -> anyhow::Result<()> {
+    let until = Instant::now() + WAIT;
+    while !node.admin(&["contact-info"]).await.status.success() {
+        if Instant::now() > until || !node.is_running() {
+            bail!(
+                "{} never became ready:\n{}",
+                node.name,
+                towerlock_testsupport::log_tail(&node.log, 20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+async fn start(
+    lab: &Lab,
+    name: &str,
+    args: &[String],
+    expect: &str,
+) -> anyhow::Result<(ValidatorProcess, String)> {
+    let mut node = lab.spawn_validator(name, args);
+    let instance = node.instance(WAIT).await.map_err(anyhow::Error::msg)?;
+    node.wait_for_log(expect, WAIT)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    ready(&mut node).await?;
+    Ok((node, instance))
+}
+
+/// Votable slots (banks) strictly between the old holder's last vote and the
+/// new holder's first.
+fn missed_slots(lab: &Lab, old: &str, new: &str, since_ms: u64) -> usize {
+    let votes = lab.cluster.votes();
+    let last_old = accepted(&votes, old).map(last_slot).max().unwrap_or(0);
+    let Some(first_new) = accepted(&votes, new)
+        .filter(|v| v.ts_ms >= since_ms)
+        .map(last_slot)
+        .min()
+    else {
+        return usize::MAX;
+    };
+    lab.cluster
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Bank(b) if b.slot > last_old && b.slot < first_new))
+        .count()
+}
+
+async fn expect_exit(node: &mut ValidatorProcess, why: &str) -> anyhow::Result<String> {
+    let status = node
+        .wait_exit(WAIT)
+        .await
+        .with_context(|| format!("{} did not exit ({why})", node.name))?;
+    if status.code() != Some(1) {
+        bail!("{} exited with {status}, expected status 1", node.name);
+    }
+    let log = node.log_text();
+    let reason = log
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("(no reason logged)")
+        .to_string();
+    Ok(reason)
+}
+
+impl DrillArgs {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let bin = validator_bin(&self)?;
+        let started = Instant::now();
+        step("etcd with the seed's mutual TLS, and a local cluster");
+        let mut lab = Lab::start(&bin, self.slot_ms, self.dir.clone()).await;
+        println!(
+            "etcd      https://{} (client certificates required)",
+            lab.etcd.endpoint()
+        );
+        println!("cluster   {} ({} ms slots)", lab.cluster.url, self.slot_ms);
+        println!("directory {}", lab.dir.display());
+        let identity_file = lab.cluster.identity_file();
+        let identity_file = identity_file
+            .to_str()
+            .context("non-UTF-8 path")?
+            .to_string();
+        let mut failovers = Vec::new();
+
+        step(
+            "primary: towerlock-validator --identity validator-keypair.json --tower-storage etcd …",
+        );
+        let (mut primary, a) =
+            start(&lab, "primary", &lab.primary_args(), "took the fence").await?;
+        wait_for_votes(&lab, &a, 3).await?;
+        println!("primary votes (instance {a})");
+
+        step("secondary: --identity secondary-validator-keypair.json --no-check-vote-account --authorized-voter validator-keypair.json");
+        let (mut secondary, b) =
+            start(&lab, "secondary", &lab.secondary_args(), "hot spare").await?;
+        wait_for_votes(&lab, &a, 2).await?;
+        if accepted(&lab.cluster.votes(), &b).next().is_some() {
+            bail!("the hot spare voted");
+        }
+        println!("secondary replays as a hot spare (instance {b}), no votes");
+
+        step("manual failover on the secondary: wait-for-restart-window --identity validator-keypair.json && set-identity validator-keypair.json");
+        let ledger = secondary.ledger.display().to_string();
+        let command = format!(
+            "{bin} --ledger {ledger} wait-for-restart-window --identity {identity_file} --min-idle-time 0.05 --max-delinquent-stake 100 \
+             && {bin} --ledger {ledger} set-identity {identity_file}",
+            bin = bin.display()
+        );
+        let since = now_ms();
+        let begun = Instant::now();
+        let output = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .output()
+            .await
+            .context("cannot run the failover command")?;
+        print!("{}", String::from_utf8_lossy(&output.stdout));
+        if !output.status.success() {
+            bail!(
+                "the failover command failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let switch = begun.elapsed();
+        let reason = expect_exit(&mut primary, "it must terminate once fenced out").await?;
+        println!("primary terminated: {reason}");
+        wait_for_votes(&lab, &b, 3).await?;
+        let missed = missed_slots(&lab, &a, &b, since);
+        println!("secondary votes; votable slots missed: {missed}");
+        failovers.push(Failover {
+            name: "manual",
+            missed_slots: missed,
+            switch,
+        });
+
+        step("restart cycle: the primary restarts and reclaims its identity once caught up");
+        let since = now_ms();
+        let begun = Instant::now();
+        let (mut primary, a2) = start(
+            &lab,
+            "primary-restarted",
+            &lab.primary_args(),
+            "took the fence",
+        )
+        .await?;
+        let reason = expect_exit(&mut secondary, "the primary reclaimed the identity").await?;
+        println!("secondary terminated: {reason}");
+        wait_for_votes(&lab, &a2, 3).await?;
+        let missed = missed_slots(&lab, &b, &a2, since);
+        println!("primary votes again; votable slots missed: {missed}");
+        failovers.push(Failover {
+            name: "restart cycle",
+            missed_slots: missed,
+            switch: begun.elapsed(),
+        });
+        let (secondary, b2) = start(
+            &lab,
+            "secondary-restarted",
+            &lab.secondary_args(),
+            "hot spare",
+        )
+        .await?;
+        wait_for_votes(&lab, &a2, 2).await?;
+        println!(
+            "secondary restarted with its own identity: a hot spare again; the cycle is broken"
+        );
+
+        step("failover by monitoring: the primary hangs (SIGSTOP); monitoring runs set-identity on the secondary");
+        primary.pause();
+        let since = now_ms();
+        let begun = Instant::now();
+        let output = secondary.admin(&["set-identity", &identity_file]).await;
+        if !output.status.success() {
+            bail!(
+                "set-identity failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let switch = begun.elapsed();
+        wait_for_votes(&lab, &b2, 3).await?;
+        let missed = missed_slots(&lab, &a2, &b2, since);
+        let thawed_at = now_ms();
+        primary.resume();
+        let reason = expect_exit(&mut primary, "thawed, it finds itself fenced out").await?;
+        let late = accepted(&lab.cluster.votes(), &a2)
+            .filter(|v| v.ts_ms >= thawed_at)
+            .count();
+        println!(
+            "hung primary thawed and terminated ({reason}); votes it sent after the thaw: {late}"
+        );
+        failovers.push(Failover {
+            name: "monitoring",
+            missed_slots: missed,
+            switch,
+        });
+        wait_for_votes(&lab, &b2, 3).await?;
+        drop(secondary);
+
+        step("audit of every vote and block the cluster received");
+        lab.cluster.stop().await;
+        let report = towerlock_audit::check_file(&lab.cluster.audit_path())
+            .context("cannot audit the trail")?;
+        println!("{report}");
+
+        println!(
+            "\n{:<16} {:>12} {:>14}",
+            "failover", "command ms", "missed slots"
+        );
+        for f in &failovers {
+            println!(
+                "{:<16} {:>12.0} {:>14}",
+                f.name,
+                f.switch.as_secs_f64() * 1000.0,
+                f.missed_slots
+            );
+        }
+        let max_missed = failovers.iter().map(|f| f.missed_slots).max().unwrap_or(0);
+        let votes = report
+            .accounts
+            .iter()
+            .map(|a| a.votes_accepted)
+            .sum::<u64>();
+        println!(
+            "failovers={} violations={} max_missed_slots={max_missed} votes={votes} seconds={:.1}",
+            failovers.len(),
+            report.violations.len(),
+            started.elapsed().as_secs_f64()
+        );
+        if self.dir.is_some() {
+            println!("kept: {}", lab.dir.display());
+        }
+        Ok(if report.is_clean() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+}

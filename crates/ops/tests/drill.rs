@@ -1,0 +1,32 @@
+//! `towerlock drill`, the main job, runs the seed's story and passes its own
+//! audit.
+
+use std::process::Command;
+
+#[test]
+fn drill_runs_the_seed_story_with_a_clean_audit() {
+    let towerlock = std::path::Path::new(env!("CARGO_BIN_EXE_towerlock"));
+    let validator = towerlock.with_file_name("towerlock-validator");
+    assert!(
+        validator.exists(),
+        "{} is missing: build the workspace (cargo build --workspace) first",
+        validator.display()
+    );
+    let out = Command::new(towerlock)
+        .args(["drill", "--slot-ms", "120", "--validator-bin"])
+        .arg(&validator)
+        .output()
+        .expect("run towerlock drill");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("no safety violations"), "{stdout}");
+    let figures = stdout.lines().last().unwrap();
+    assert!(
+        figures.starts_with("failovers=3 violations=0 "),
+        "{figures}"
+    );
+}
