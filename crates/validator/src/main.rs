@@ -317,13 +317,14 @@ async fn run_node(
                 async move { metrics.render() }
             }),
         );
+        let bound = listener.local_addr().unwrap_or(addr);
         let stop = shutdown.clone().wait();
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop)
                 .await
         });
-        tracing::info!(%addr, "metrics");
+        tracing::info!(addr = %bound, "metrics");
     }
 
     let config = NodeConfig {
