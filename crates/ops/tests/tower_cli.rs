@@ -36,20 +36,6 @@ fn write_tower(dir: &Path, keypair: &Keypair, votes: u64) -> String {
     path.to_str().unwrap().to_string()
 }
 
-fn etcd_flags(etcd: &EtcdProcess) -> Vec<String> {
-    let config = etcd.config();
-    vec![
-        "--etcd-endpoint".into(),
-        etcd.endpoint(),
-        "--etcd-cacert-file".into(),
-        config.ca_cert_file.display().to_string(),
-        "--etcd-cert-file".into(),
-        config.cert_file.display().to_string(),
-        "--etcd-key-file".into(),
-        config.key_file.display().to_string(),
-    ]
-}
-
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -122,7 +108,7 @@ fn show_refuses_tampered_foreign_and_missing_files() {
 #[tokio::test]
 async fn import_export_and_show_through_etcd() {
     let etcd = EtcdProcess::start().await;
-    let flags = etcd_flags(&etcd);
+    let flags = etcd.cli_flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let dir = tempfile::tempdir().unwrap();
     let keypair = Keypair::new();
@@ -208,7 +194,7 @@ async fn import_export_and_show_through_etcd() {
 #[tokio::test]
 async fn import_refuses_to_replace_an_unreadable_tower_in_etcd() {
     let etcd = EtcdProcess::start().await;
-    let flags = etcd_flags(&etcd);
+    let flags = etcd.cli_flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let dir = tempfile::tempdir().unwrap();
     let keypair = Keypair::new();

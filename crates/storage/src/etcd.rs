@@ -38,6 +38,8 @@ pub struct EtcdTowerStorage {
     prefix: String,
     timeout: Duration,
     instance: InstanceRecord,
+    /// `instance` as stored: every fenced write compares against it.
+    instance_bytes: Vec<u8>,
 }
 
 impl EtcdTowerStorage {
@@ -53,11 +55,13 @@ impl EtcdTowerStorage {
 
     /// Uses an existing client; `timeout` bounds every request.
     pub fn new(client: Client, prefix: String, timeout: Duration) -> Self {
+        let instance = InstanceRecord::for_this_process();
         Self {
             client,
             prefix,
             timeout,
-            instance: InstanceRecord::for_this_process(),
+            instance_bytes: instance.to_bytes(),
+            instance,
         }
     }
 
@@ -86,7 +90,7 @@ impl EtcdTowerStorage {
     pub async fn force_takeover(&self, identity: &Pubkey) -> Result<FenceToken, StorageError> {
         let txn = Txn::new().and_then([TxnOp::put(
             self.key(identity, "instance"),
-            self.instance.to_bytes(),
+            self.instance_bytes.clone(),
             None,
         )]);
         let response = self.txn("forced takeover", txn).await?;
@@ -153,7 +157,11 @@ impl EtcdTowerStorage {
                 Compare::value(
                     instance_key.as_str(),
                     CompareOp::Equal,
-                    token.instance.to_bytes(),
+                    if token.instance == self.instance {
+                        self.instance_bytes.clone()
+                    } else {
+                        token.instance.to_bytes()
+                    },
                 ),
             ])
             .and_then([then])
@@ -212,7 +220,7 @@ impl TowerStorage for EtcdTowerStorage {
             let txn = txn.and_then([
                 TxnOp::put(
                     instance_key.as_str(),
-                    self.instance.to_bytes(),
+                    self.instance_bytes.clone(),
                     Some(PutOptions::new().with_prev_key()),
                 ),
                 TxnOp::get(tower_key.as_str(), Some(GetOptions::new())),

@@ -130,6 +130,60 @@ impl LabCluster {
         }
     }
 
+    /// Accepted votes sent by `instance`, in trail order.
+    pub fn accepted_votes(&self, instance: &str) -> Vec<VoteEvent> {
+        self.votes()
+            .into_iter()
+            .filter(|v| v.instance == instance && v.result == "ok")
+            .collect()
+    }
+
+    /// Waits until `instance` has `n` more accepted votes than now.
+    pub async fn wait_for_more_votes(
+        &self,
+        instance: &str,
+        n: usize,
+        deadline: Duration,
+    ) -> Result<(), String> {
+        let before = self.accepted_votes(instance).len();
+        let until = Instant::now() + deadline;
+        while self.accepted_votes(instance).len() < before + n {
+            if Instant::now() >= until {
+                return Err(format!("instance {instance} stopped voting"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Banks strictly between two slots: the slots a vote account could
+    /// have voted on between two votes.
+    pub fn banks_between(&self, after: u64, before: u64) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| matches!(e, Event::Bank(b) if b.slot > after && b.slot < before))
+            .count()
+    }
+
+    /// Votable slots missed across a switch from `old` to `new`: banks
+    /// between the old holder's last accepted vote and the new holder's
+    /// first one received after `since_ms` (`None` if it has not voted).
+    pub fn missed_slots(&self, old: &str, new: &str, since_ms: u64) -> Option<usize> {
+        let last_old = self
+            .accepted_votes(old)
+            .iter()
+            .map(voted_slot)
+            .max()
+            .unwrap_or(0);
+        let first_new = self
+            .accepted_votes(new)
+            .iter()
+            .filter(|v| v.ts_ms >= since_ms)
+            .map(voted_slot)
+            .min()?;
+        Some(self.banks_between(last_old, first_new))
+    }
+
     /// Stops the cluster and waits for it to flush its trail.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -156,6 +210,11 @@ pub fn read_events(path: &Path) -> Vec<Event> {
         .lines()
         .filter_map(|line| Event::from_line(line).ok())
         .collect()
+}
+
+/// The slot a vote is for: the newest slot of its lockouts.
+pub fn voted_slot(vote: &VoteEvent) -> u64 {
+    vote.lockouts.last().map(|l| l.0).unwrap_or(0)
 }
 
 /// Milliseconds since the Unix epoch (the trail's clock).
@@ -370,19 +429,9 @@ impl Lab {
 
     /// `--tower-storage etcd` and the etcd flags, as the seed gives them.
     pub fn etcd_flags(&self) -> Vec<String> {
-        let config = self.etcd.config();
-        vec![
-            "--tower-storage".into(),
-            "etcd".into(),
-            "--etcd-cacert-file".into(),
-            config.ca_cert_file.display().to_string(),
-            "--etcd-cert-file".into(),
-            config.cert_file.display().to_string(),
-            "--etcd-key-file".into(),
-            config.key_file.display().to_string(),
-            "--etcd-endpoint".into(),
-            self.etcd.endpoint(),
-        ]
+        let mut flags = vec!["--tower-storage".into(), "etcd".into()];
+        flags.extend(self.etcd.cli_flags());
+        flags
     }
 
     fn common(&self) -> Vec<String> {

@@ -304,6 +304,22 @@ impl EtcdProcess {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// The etcd flags of every towerlock command (`--etcd-endpoint`, the
+    /// CA, the client certificate and key) for this etcd.
+    pub fn cli_flags(&self) -> Vec<String> {
+        let config = self.config();
+        vec![
+            "--etcd-cacert-file".into(),
+            config.ca_cert_file.display().to_string(),
+            "--etcd-cert-file".into(),
+            config.cert_file.display().to_string(),
+            "--etcd-key-file".into(),
+            config.key_file.display().to_string(),
+            "--etcd-endpoint".into(),
+            self.endpoint(),
+        ]
+    }
+
     /// A client connected with mutual TLS through `towerlock-etcd` (or in
     /// plaintext to a plaintext etcd). Panics on failure.
     pub async fn client(&self) -> towerlock_etcd::etcd_client::Client {

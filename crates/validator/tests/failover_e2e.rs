@@ -4,8 +4,37 @@
 
 use std::time::Duration;
 
-use towerlock_audit::event::{Event, VoteEvent};
-use towerlock_testsupport::lab::{now_ms, Lab, ValidatorProcess};
+use towerlock_audit::event::VoteEvent;
+use towerlock_testsupport::lab::{now_ms, voted_slot, Lab, ValidatorProcess};
+
+/// Accepted votes of `instance` in `votes`.
+fn votes_of<'a>(votes: &'a [VoteEvent], instance: &str) -> Vec<&'a VoteEvent> {
+    votes
+        .iter()
+        .filter(|v| v.instance == instance && v.result == "ok")
+        .collect()
+}
+
+async fn wait_for_more_votes(lab: &Lab, instance: &str, n: usize) {
+    lab.cluster
+        .wait_for_more_votes(instance, n, WAIT)
+        .await
+        .unwrap();
+}
+
+/// `set-identity validator-keypair.json` on `node`, which must succeed.
+async fn set_identity(lab: &Lab, node: &ValidatorProcess) {
+    let identity = lab.cluster.identity_file();
+    let out = node
+        .admin(&["set-identity", identity.to_str().unwrap()])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("New validator identity"));
+}
 
 const SLOT_MS: u64 = 150;
 const WAIT: Duration = Duration::from_secs(60);
@@ -45,44 +74,11 @@ async fn loaded_last_vote(node: &mut ValidatorProcess) -> u64 {
     line[start..].split(')').next().unwrap().parse().unwrap()
 }
 
-fn votes_of<'a>(votes: &'a [VoteEvent], instance: &str) -> Vec<&'a VoteEvent> {
-    votes
-        .iter()
-        .filter(|v| v.instance == instance && v.result == "ok")
-        .collect()
-}
-
-fn last_slot(vote: &VoteEvent) -> u64 {
-    vote.lockouts.last().map(|l| l.0).unwrap_or(0)
-}
-
-/// Waits until `instance` has `n` more accepted votes than now.
-async fn wait_for_more_votes(lab: &Lab, instance: &str, n: usize) {
-    let before = votes_of(&lab.cluster.votes(), instance).len();
-    let until = std::time::Instant::now() + WAIT;
-    while votes_of(&lab.cluster.votes(), instance).len() < before + n {
-        assert!(
-            std::time::Instant::now() < until,
-            "{instance} stopped voting"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn audit_clean(lab: &mut Lab) -> towerlock_audit::Report {
     lab.cluster.stop().await;
     let report = towerlock_audit::check_file(&lab.cluster.audit_path()).unwrap();
     assert!(report.is_clean(), "audit found violations:\n{report}");
     report
-}
-
-/// Bank slots strictly between two slots: votes the account could have had.
-fn banks_between(lab: &Lab, after: u64, before: u64) -> usize {
-    lab.cluster
-        .events()
-        .iter()
-        .filter(|e| matches!(e, Event::Bank(b) if b.slot > after && b.slot < before))
-        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,16 +90,7 @@ async fn manual_failover_moves_the_vote_without_a_double_vote() {
     wait_for_more_votes(&lab, &a, 3).await;
     assert!(votes_of(&lab.cluster.votes(), &b).is_empty());
 
-    let identity = lab.cluster.identity_file();
-    let out = secondary
-        .admin(&["set-identity", identity.to_str().unwrap()])
-        .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("New validator identity"));
+    set_identity(&lab, &secondary).await;
     let loaded = loaded_last_vote(&mut secondary).await;
 
     let status = primary.wait_exit(WAIT).await.expect("the primary exits");
@@ -120,17 +107,17 @@ async fn manual_failover_moves_the_vote_without_a_double_vote() {
     // The old primary sent nothing the new holder had not loaded.
     let a_votes = votes_of(&votes, &a);
     assert!(
-        a_votes.iter().all(|v| last_slot(v) <= loaded),
+        a_votes.iter().all(|v| voted_slot(v) <= loaded),
         "primary voted past {loaded}"
     );
     // At most 2 votable slots missed across the switch.
-    let last_a = a_votes.iter().map(|v| last_slot(v)).max().unwrap();
+    let last_a = a_votes.iter().map(|v| voted_slot(v)).max().unwrap();
     let first_b = votes_of(&votes, &b)
         .iter()
-        .map(|v| last_slot(v))
+        .map(|v| voted_slot(v))
         .min()
         .unwrap();
-    let missed = banks_between(&lab, last_a, first_b);
+    let missed = lab.cluster.banks_between(last_a, first_b);
     assert!(
         missed <= 2,
         "missed {missed} slots between {last_a} and {first_b}"
@@ -144,15 +131,7 @@ async fn restart_cycle_of_the_seed() {
     let mut lab = Lab::start(bin(), SLOT_MS, None).await;
     let (mut primary, _a) = start_primary(&lab, &lab.primary_args()).await;
     let (mut secondary, b) = start_hot_spare(&lab, "secondary").await;
-    let identity = lab.cluster.identity_file();
-    let out = secondary
-        .admin(&["set-identity", identity.to_str().unwrap()])
-        .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    set_identity(&lab, &secondary).await;
     assert_eq!(primary.wait_exit(WAIT).await.unwrap().code(), Some(1));
     wait_for_more_votes(&lab, &b, 3).await;
 
@@ -187,15 +166,7 @@ async fn a_frozen_primary_cannot_vote_or_produce_after_the_takeover() {
     let (mut secondary, b) = start_hot_spare(&lab, "secondary").await;
 
     primary.pause();
-    let identity = lab.cluster.identity_file();
-    let out = secondary
-        .admin(&["set-identity", identity.to_str().unwrap()])
-        .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    set_identity(&lab, &secondary).await;
     let loaded = loaded_last_vote(&mut secondary).await;
     wait_for_more_votes(&lab, &b, 5).await;
 
@@ -209,7 +180,7 @@ async fn a_frozen_primary_cannot_vote_or_produce_after_the_takeover() {
 
     let votes = lab.cluster.votes();
     assert!(
-        votes_of(&votes, &a).iter().all(|v| last_slot(v) <= loaded),
+        votes_of(&votes, &a).iter().all(|v| voted_slot(v) <= loaded),
         "the thawed primary sent a vote after the takeover"
     );
     let late_blocks: Vec<_> = lab
@@ -252,7 +223,7 @@ async fn etcd_down_under_a_voting_primary_exits_without_an_unstored_vote() {
     let votes = lab.cluster.votes();
     let sent_last = votes_of(&votes, &a)
         .iter()
-        .map(|v| last_slot(v))
+        .map(|v| voted_slot(v))
         .max()
         .unwrap();
     assert!(

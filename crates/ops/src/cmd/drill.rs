@@ -14,7 +14,6 @@ use std::{
 
 use anyhow::{bail, Context};
 use clap::Args;
-use towerlock_audit::event::{Event, VoteEvent};
 use towerlock_testsupport::lab::{now_ms, Lab, ValidatorProcess};
 
 #[derive(Debug, Args)]
@@ -60,27 +59,17 @@ fn validator_bin(args: &DrillArgs) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn last_slot(vote: &VoteEvent) -> u64 {
-    vote.lockouts.last().map(|l| l.0).unwrap_or(0)
-}
-
-fn accepted<'a>(votes: &'a [VoteEvent], instance: &str) -> impl Iterator<Item = &'a VoteEvent> {
-    let instance = instance.to_string();
-    votes
-        .iter()
-        .filter(move |v| v.instance == instance && v.result == "ok")
-}
-
 async fn wait_for_votes(lab: &Lab, instance: &str, n: usize) -> anyhow::Result<()> {
-    let before = accepted(&lab.cluster.votes(), instance).count();
-    let until = Instant::now() + WAIT;
-    while accepted(&lab.cluster.votes(), instance).count() < before + n {
-        if Instant::now() > until {
-            bail!("instance {instance} stopped voting");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
+    lab.cluster
+        .wait_for_more_votes(instance, n, WAIT)
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
+fn missed_slots(lab: &Lab, old: &str, new: &str, since_ms: u64) -> usize {
+    lab.cluster
+        .missed_slots(old, new, since_ms)
+        .unwrap_or(usize::MAX)
 }
 
 async fn ready(node: &mut ValidatorProcess) -> anyhow::Result<()> {
@@ -111,25 +100,6 @@ async fn start(
         .map_err(anyhow::Error::msg)?;
     ready(&mut node).await?;
     Ok((node, instance))
-}
-
-/// Votable slots (banks) strictly between the old holder's last vote and the
-/// new holder's first.
-fn missed_slots(lab: &Lab, old: &str, new: &str, since_ms: u64) -> usize {
-    let votes = lab.cluster.votes();
-    let last_old = accepted(&votes, old).map(last_slot).max().unwrap_or(0);
-    let Some(first_new) = accepted(&votes, new)
-        .filter(|v| v.ts_ms >= since_ms)
-        .map(last_slot)
-        .min()
-    else {
-        return usize::MAX;
-    };
-    lab.cluster
-        .events()
-        .iter()
-        .filter(|e| matches!(e, Event::Bank(b) if b.slot > last_old && b.slot < first_new))
-        .count()
 }
 
 async fn expect_exit(node: &mut ValidatorProcess, why: &str) -> anyhow::Result<String> {
@@ -181,7 +151,7 @@ impl DrillArgs {
         let (mut secondary, b) =
             start(&lab, "secondary", &lab.secondary_args(), "hot spare").await?;
         wait_for_votes(&lab, &a, 2).await?;
-        if accepted(&lab.cluster.votes(), &b).next().is_some() {
+        if !lab.cluster.accepted_votes(&b).is_empty() {
             bail!("the hot spare voted");
         }
         println!("secondary replays as a hot spare (instance {b}), no votes");
@@ -269,7 +239,10 @@ impl DrillArgs {
         let thawed_at = now_ms();
         primary.resume();
         let reason = expect_exit(&mut primary, "thawed, it finds itself fenced out").await?;
-        let late = accepted(&lab.cluster.votes(), &a2)
+        let late = lab
+            .cluster
+            .accepted_votes(&a2)
+            .iter()
             .filter(|v| v.ts_ms >= thawed_at)
             .count();
         println!(
