@@ -1,0 +1,631 @@
+//! `towerlock bench failover`: how long a manual failover takes and how many
+//! votes it costs.
+//!
+//! A real etcd with mutual TLS, the local cluster, and `towerlock-validator`
+//! processes started with the seed's command lines. Each round: the current
+//! holder of the staked identity votes, a hot spare (the seed's secondary
+//! command line) is ready; `set-identity` on the spare; the old holder must
+//! exit 1; its process is restarted as the next hot spare (secondary command
+//! line, new ledger), so the roles alternate. Times come from the cluster's
+//! audit trail (the cluster runs in this process, on the same clock), not from
+//! polling, so the 20 ms polling of the waits does not show in the figures.
+
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context};
+use clap::Args;
+use solana_signer::Signer;
+use towerlock_audit::event::{Event, VoteEvent};
+use towerlock_cluster::{
+    api::{BankNotification, BANK_SUBSCRIBE},
+    client::Subscription,
+};
+use towerlock_testsupport::lab::{Lab, ValidatorProcess};
+
+use super::bench::{print_header, print_row, Samples};
+
+/// Repeated manual failovers (`set-identity` on a hot spare) on a local
+/// cluster with a real etcd; reports the time to the new holder's first vote
+/// sent and landed, and the votes missed per failover.
+#[derive(Debug, Args)]
+pub struct BenchFailoverArgs {
+    /// Failovers to run; roles alternate between two machines' command lines.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    failovers: u32,
+    /// Slot length of the local cluster, in milliseconds.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(20..))]
+    slot_ms: u64,
+    /// The `towerlock-validator` binary (default: next to this executable).
+    #[arg(long, value_name = "PATH")]
+    validator_bin: Option<PathBuf>,
+    /// Keep the cluster, etcd data and validator logs in this folder
+    /// (default: a temporary folder, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+/// What one failover measured.
+#[derive(Debug)]
+struct Round {
+    from: String,
+    to: String,
+    /// When in the slot the call started: ms after the last bank.
+    phase_ms: f64,
+    /// The `set-identity` command (a process, as an operator runs it) returned.
+    set_identity: Duration,
+    /// Call start → the cluster received the new holder's first vote.
+    first_vote_sent_ms: f64,
+    /// That bank froze → the cluster received the vote (the node's share).
+    vote_after_bank_ms: f64,
+    /// Call start → the first bank whose vote-account state holds it.
+    first_vote_landed_ms: f64,
+    /// The last vote of the tower the new holder loaded.
+    loaded: Option<u64>,
+    /// The old holder's last accepted vote slot.
+    old_last: u64,
+    /// The new holder's first accepted vote slot.
+    new_first: u64,
+    /// The bank in which that vote first showed in the vote account.
+    landed_in: u64,
+    /// Bank slots strictly between `old_last` and `new_first`.
+    missed: usize,
+    /// Accepted votes of the old holder past what the new holder loaded.
+    old_votes_past_loaded: usize,
+}
+
+/// One bank notification: our vote account's last landed vote in that bank.
+#[derive(Debug, Clone, Copy)]
+struct BankSeen {
+    slot: u64,
+    last_vote: Option<u64>,
+    received_us: u64,
+}
+
+impl BenchFailoverArgs {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let bin = match &self.validator_bin {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()
+                .context("cannot find this executable")?
+                .with_file_name("towerlock-validator"),
+        };
+        if !bin.is_file() {
+            bail!(
+                "towerlock-validator not found at {} (build it with cargo build --workspace, \
+                 or name it with --validator-bin)",
+                bin.display()
+            );
+        }
+        if cfg!(debug_assertions) {
+            eprintln!("note: a debug build; build with --release for meaningful figures");
+        }
+        let wait = Duration::from_millis((self.slot_ms * 150).max(60_000));
+        eprintln!(
+            "starting etcd (mutual TLS) and a cluster with {} ms slots…",
+            self.slot_ms
+        );
+        let mut lab = Lab::start(&bin, self.slot_ms, self.dir.clone()).await;
+        let vote_account = lab.cluster.keys.vote_account.pubkey().to_string();
+        let banks = Arc::new(Mutex::new(Vec::<BankSeen>::new()));
+        let ws_url = lab.cluster.url.replacen("http://", "ws://", 1);
+        let mut subscription = Subscription::open(&ws_url, BANK_SUBSCRIBE)
+            .await
+            .map_err(|e| anyhow!("cannot subscribe to the cluster's banks: {e}"))?;
+        let watcher = {
+            let banks = Arc::clone(&banks);
+            let vote_account = vote_account.clone();
+            tokio::spawn(async move {
+                while let Ok(bank) = subscription.next::<BankNotification>().await {
+                    let received_us = now_us();
+                    let last_vote = bank
+                        .vote_accounts
+                        .iter()
+                        .find(|v| v.vote_pubkey == vote_account)
+                        .and_then(|v| v.last_vote);
+                    banks.lock().expect("bank list").push(BankSeen {
+                        slot: bank.slot,
+                        last_vote,
+                        received_us,
+                    });
+                }
+            })
+        };
+
+        let result = self.failovers(&lab, &banks, wait).await;
+        watcher.abort();
+        let rounds = match result {
+            Ok(rounds) => rounds,
+            Err(err) => {
+                let hint = if self.dir.is_none() {
+                    " (give --dir to keep the validator logs)"
+                } else {
+                    ""
+                };
+                return Err(err.context(format!("the benchmark stopped{hint}")));
+            }
+        };
+        lab.cluster.stop().await;
+        let report = towerlock_audit::check_file(&lab.cluster.audit_path())
+            .context("cannot audit the trail")?;
+        self.print(&rounds, &report);
+        Ok(if report.is_clean() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+
+    async fn failovers(
+        &self,
+        lab: &Lab,
+        banks: &Mutex<Vec<BankSeen>>,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<Round>> {
+        let identity = lab.cluster.identity_file();
+        let identity = identity
+            .to_str()
+            .context("the identity path is not UTF-8")?
+            .to_string();
+        eprintln!("starting the primary (staked identity)…");
+        let mut holder = lab.spawn_validator("node-0", &lab.primary_args());
+        let mut holder_instance = holder.instance(wait).await.map_err(|e| anyhow!(e))?;
+        if lab
+            .cluster
+            .wait_for_vote(&holder_instance, 0, wait)
+            .await
+            .is_none()
+        {
+            bail!("the primary never voted\n{}", tail(&holder));
+        }
+        eprintln!("starting the secondary (hot spare)…");
+        let (mut spare, mut spare_instance) = start_hot_spare(lab, "node-1", wait).await?;
+
+        let mut rounds = Vec::new();
+        for round in 0..self.failovers as usize {
+            // Steady state: the holder votes, the spare replays.
+            wait_for_more_votes(lab, &holder_instance, 3, wait)
+                .await
+                .map_err(|e| anyhow!("{e}\n{}", tail(&holder)))?;
+            // Call at a different point of the slot each round (a low-
+            // discrepancy spread over the slot), measured from the last bank:
+            // the time to the first vote depends on when the next bank comes.
+            let offset_us = ((0.5 + round as f64 * 0.618_033_988_749_895) % 1.0
+                * self.slot_ms as f64
+                * 1000.0) as u64;
+            let last_bank_us = banks
+                .lock()
+                .expect("bank list")
+                .last()
+                .map(|b| b.received_us)
+                .unwrap_or_else(now_us);
+            let mut target_us = last_bank_us + offset_us;
+            while target_us < now_us() {
+                target_us += self.slot_ms * 1000;
+            }
+            tokio::time::sleep(Duration::from_micros(target_us - now_us())).await;
+            let before_ms = now_us() / 1000;
+            let start_us = now_us();
+            let phase_ms = banks.lock().expect("bank list").last().map_or(0.0, |b| {
+                start_us.saturating_sub(b.received_us) as f64 / 1000.0
+            });
+            let started = Instant::now();
+            let out = spare.admin(&["set-identity", &identity]).await;
+            let set_identity = started.elapsed();
+            if !out.status.success() {
+                bail!(
+                    "set-identity on {} failed: {}",
+                    spare.name,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            let loaded = loaded_last_vote(&mut spare, wait).await?;
+
+            // (b) the first vote of the new holder the cluster received (the
+            // spare never voted before; accepted or not).
+            let first_sent = wait_for(wait, || {
+                lab.cluster
+                    .votes()
+                    .into_iter()
+                    .find(|v| v.instance == spare_instance && v.ts_ms >= before_ms)
+            })
+            .await
+            .ok_or_else(|| anyhow!("{} never voted after set-identity", spare.name))?;
+            let first_accepted = lab
+                .cluster
+                .wait_for_vote(&spare_instance, before_ms.saturating_sub(1), wait)
+                .await
+                .ok_or_else(|| anyhow!("no vote of {} was accepted", spare.name))?;
+            let new_first = last_slot(&first_accepted);
+
+            // (c) the first bank whose vote-account state has it.
+            let landed = wait_for(wait, || {
+                banks
+                    .lock()
+                    .expect("bank list")
+                    .iter()
+                    .find(|b| {
+                        b.received_us >= start_us && b.last_vote.is_some_and(|v| v >= new_first)
+                    })
+                    .copied()
+            })
+            .await
+            .ok_or_else(|| anyhow!("the vote for slot {new_first} never landed"))?;
+            let events = lab.cluster.events();
+            let landed_ms = events
+                .iter()
+                .find_map(|e| match e {
+                    Event::Bank(b) if b.slot == landed.slot => Some(b.ts_ms as f64),
+                    _ => None,
+                })
+                .unwrap_or(landed.received_us as f64 / 1000.0);
+
+            // The old holder must stop: exit status 1.
+            let status = holder
+                .wait_exit(wait)
+                .await
+                .ok_or_else(|| anyhow!("{} did not exit after the failover", holder.name))?;
+            if status.code() != Some(1) {
+                bail!(
+                    "{} exited with {status} instead of 1\n{}",
+                    holder.name,
+                    tail(&holder)
+                );
+            }
+
+            let votes = lab.cluster.votes();
+            let old: Vec<&VoteEvent> = accepted(&votes, &holder_instance);
+            let old_last = old
+                .iter()
+                .map(|v| last_slot(v))
+                .max()
+                .context("the old holder has no accepted vote")?;
+            let old_votes_past_loaded = old
+                .iter()
+                .filter(|v| loaded.is_none_or(|l| last_slot(v) > l))
+                .count();
+            let missed = banks_between(&events, old_last, new_first);
+            // The node's own share: its first vote after the bank it is for.
+            let first_sent_slot = last_slot(&first_sent);
+            let vote_after_bank_ms = events
+                .iter()
+                .find_map(|e| match e {
+                    Event::Bank(b) if b.slot == first_sent_slot => {
+                        Some(first_sent.ts_ms as f64 - b.ts_ms as f64)
+                    }
+                    _ => None,
+                })
+                .unwrap_or(f64::NAN);
+            let start_ms = start_us as f64 / 1000.0;
+            let measured = Round {
+                from: holder.name.clone(),
+                to: spare.name.clone(),
+                phase_ms,
+                set_identity,
+                first_vote_sent_ms: first_sent.ts_ms as f64 - start_ms,
+                vote_after_bank_ms,
+                first_vote_landed_ms: landed_ms - start_ms,
+                loaded,
+                old_last,
+                new_first,
+                landed_in: landed.slot,
+                missed,
+                old_votes_past_loaded,
+            };
+            eprintln!(
+                "failover {}/{}: {} → {}: set-identity {:.0} ms, first vote sent {:.0} ms, \
+                 landed {:.0} ms, missed {}",
+                round + 1,
+                self.failovers,
+                measured.from,
+                measured.to,
+                ms(measured.set_identity),
+                measured.first_vote_sent_ms,
+                measured.first_vote_landed_ms,
+                measured.missed
+            );
+            rounds.push(measured);
+
+            if round + 1 < self.failovers as usize {
+                // The old holder's machine comes back as the hot spare.
+                let name = format!("node-{}", round + 2);
+                let (next, next_instance) = start_hot_spare(lab, &name, wait).await?;
+                holder = std::mem::replace(&mut spare, next);
+                holder_instance = std::mem::replace(&mut spare_instance, next_instance);
+            }
+        }
+        Ok(rounds)
+    }
+
+    fn print(&self, rounds: &[Round], report: &towerlock_audit::Report) {
+        let slot = self.slot_ms as f64;
+        println!(
+            "{} manual failovers, {} ms slots, etcd with mutual TLS, towerlock-validator processes",
+            rounds.len(),
+            self.slot_ms
+        );
+        println!();
+        println!(
+            "{:>3} {:<16} {:>6} {:>7} {:>7} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6}",
+            "#",
+            "from → to",
+            "phase",
+            "set-id",
+            "sent",
+            "vote-bk",
+            "landed",
+            "loaded",
+            "old end",
+            "new 1st",
+            "land@",
+            "missed"
+        );
+        for (i, r) in rounds.iter().enumerate() {
+            println!(
+                "{:>3} {:<16} {:>6.0} {:>7.1} {:>7.1} {:>8.1} {:>7.1} {:>7} {:>7} {:>7} {:>7} {:>6}",
+                i + 1,
+                format!("{} → {}", r.from, r.to),
+                r.phase_ms,
+                ms(r.set_identity),
+                r.first_vote_sent_ms,
+                r.vote_after_bank_ms,
+                r.first_vote_landed_ms,
+                r.loaded.map_or("-".to_string(), |l| l.to_string()),
+                r.old_last,
+                r.new_first,
+                r.landed_in,
+                r.missed
+            );
+        }
+        println!(
+            "(times in ms; phase, set-id, sent, landed from the call's start; slots for the rest)"
+        );
+        println!();
+        let mut set_identity = Samples::default();
+        let mut sent = Samples::default();
+        let mut after_bank = Samples::default();
+        let mut landed = Samples::default();
+        for r in rounds {
+            set_identity.push(r.set_identity);
+            sent.push(from_ms(r.first_vote_sent_ms));
+            if r.vote_after_bank_ms.is_finite() {
+                after_bank.push(from_ms(r.vote_after_bank_ms));
+            }
+            landed.push(from_ms(r.first_vote_landed_ms));
+        }
+        print_header();
+        print_row("set-identity returns", &set_identity);
+        print_row("first vote sent", &sent);
+        print_row("  of which after its bank", &after_bank);
+        print_row("first vote landed", &landed);
+        let mut missed: Vec<usize> = rounds.iter().map(|r| r.missed).collect();
+        missed.sort_unstable();
+        let missed_p50 = missed[missed.len().div_ceil(2).max(1) - 1];
+        let missed_max = *missed.last().expect("at least one failover");
+        println!(
+            "votes missed per failover: p50 {missed_p50}, max {missed_max} (all: {:?})",
+            rounds.iter().map(|r| r.missed).collect::<Vec<_>>()
+        );
+        println!();
+        for line in [
+            "how it is measured:",
+            "  phase    when in the slot the call started: ms after the last bank (spread over the slot)",
+            "  set-id   `towerlock-validator --ledger L set-identity KEYPAIR` as a process, start to exit",
+            "  sent     call start -> the cluster received the new holder's first vote (the audit",
+            "           trail's receive time; loopback, within a millisecond of the send)",
+            "  vote-bk  the bank that vote is for froze -> the cluster received the vote",
+            "  landed   call start -> the first bank whose vote account shows a last vote at or past",
+            "           that vote's slot (seen by a bank subscription; time from the trail's bank line)",
+            "  missed   bank slots strictly between the old holder's last accepted vote (old end) and",
+            "           the new holder's first accepted vote (new 1st), on every fork",
+        ] {
+            println!("{line}");
+        }
+        let sent_p50 = sent.quantile_ms(0.5);
+        let sent_max = sent.quantile_ms(1.0);
+        println!();
+        println!(
+            "target first vote sent <= 1 slot ({} ms): p50 {:.2} slots {}, max {:.2} slots {}",
+            self.slot_ms,
+            sent_p50 / slot,
+            met(sent_p50 <= slot),
+            sent_max / slot,
+            met(sent_max <= slot)
+        );
+        if sent_max > slot {
+            println!(
+                "  (a call just before a bank lets the old holder vote on that bank; the new \
+                 holder's first vote is then for the next one, about a slot later)"
+            );
+        }
+        println!(
+            "target missed votes <= 1 per failover: max {missed_max} {}",
+            met(missed_max <= 1)
+        );
+        let past: usize = rounds.iter().map(|r| r.old_votes_past_loaded).sum();
+        if past > 0 {
+            println!(
+                "warning: {past} accepted votes of an old holder past the tower the new holder loaded"
+            );
+        }
+        println!();
+        print!("audit: {report}");
+        println!(
+            "audit: {}",
+            if report.is_clean() {
+                "clean"
+            } else {
+                "VIOLATIONS (exit status 1)"
+            }
+        );
+        println!(
+            "set_identity_p50_ms={:.1} set_identity_max_ms={:.1} \
+             first_vote_sent_p50_ms={:.1} first_vote_sent_max_ms={:.1} \
+             first_vote_sent_p50_slots={:.2} first_vote_sent_max_slots={:.2} \
+             first_vote_after_bank_p50_ms={:.1} first_vote_after_bank_max_ms={:.1} \
+             first_vote_landed_p50_ms={:.1} first_vote_landed_max_ms={:.1} \
+             missed_votes_p50={missed_p50} missed_votes_max={missed_max} \
+             failovers={} slot_ms={} audit_clean={}",
+            set_identity.quantile_ms(0.5),
+            set_identity.quantile_ms(1.0),
+            sent_p50,
+            sent_max,
+            sent_p50 / slot,
+            sent_max / slot,
+            after_bank.quantile_ms(0.5),
+            after_bank.quantile_ms(1.0),
+            landed.quantile_ms(0.5),
+            landed.quantile_ms(1.0),
+            rounds.len(),
+            self.slot_ms,
+            report.is_clean()
+        );
+    }
+}
+
+/// Starts a hot spare with the seed's secondary command line and waits until
+/// its admin RPC accepts `set-identity` (it answers "retry once start up is
+/// complete" until then).
+async fn start_hot_spare(
+    lab: &Lab,
+    name: &str,
+    wait: Duration,
+) -> anyhow::Result<(ValidatorProcess, String)> {
+    let mut spare = lab.spawn_validator(name, &lab.secondary_args());
+    let instance = spare.instance(wait).await.map_err(|e| anyhow!(e))?;
+    spare
+        .wait_for_log("hot spare", wait)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let until = Instant::now() + wait;
+    while !spare.admin(&["contact-info"]).await.status.success() {
+        if Instant::now() >= until {
+            bail!("{name}: the admin RPC never became ready\n{}", tail(&spare));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((spare, instance))
+}
+
+/// The last voted slot of the tower the new holder loaded, from its log
+/// (`identity switched … last_vote=Some(N)`).
+async fn loaded_last_vote(
+    node: &mut ValidatorProcess,
+    wait: Duration,
+) -> anyhow::Result<Option<u64>> {
+    let line = node
+        .wait_for_log("identity switched", wait)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    Ok(line.find("last_vote=Some(").and_then(|start| {
+        line[start + 15..]
+            .split(')')
+            .next()
+            .and_then(|n| n.parse().ok())
+    }))
+}
+
+/// Waits until `instance` has `n` more accepted votes than now.
+async fn wait_for_more_votes(
+    lab: &Lab,
+    instance: &str,
+    n: usize,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    let before = accepted(&lab.cluster.votes(), instance).len();
+    wait_for(wait, || {
+        (accepted(&lab.cluster.votes(), instance).len() >= before + n).then_some(())
+    })
+    .await
+    .ok_or_else(|| anyhow!("{instance} stopped voting"))
+}
+
+/// Polls `check` every 20 ms until it yields something or `wait` passes.
+async fn wait_for<T>(wait: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + wait;
+    loop {
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn accepted<'a>(votes: &'a [VoteEvent], instance: &str) -> Vec<&'a VoteEvent> {
+    votes
+        .iter()
+        .filter(|v| v.instance == instance && v.result == "ok")
+        .collect()
+}
+
+fn last_slot(vote: &VoteEvent) -> u64 {
+    vote.lockouts.last().map_or(0, |l| l.0)
+}
+
+/// Bank slots strictly between two slots, on every fork: the votes the
+/// account could have had.
+fn banks_between(events: &[Event], after: u64, before: u64) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::Bank(b) if b.slot > after && b.slot < before))
+        .count()
+}
+
+fn tail(node: &ValidatorProcess) -> String {
+    format!(
+        "--- {} log tail ---\n{}",
+        node.name,
+        towerlock_testsupport::log_tail(&node.log, 30)
+    )
+}
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn from_ms(ms: f64) -> Duration {
+    Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missed_counts_banks_strictly_between() {
+        let bank = |slot| {
+            Event::Bank(towerlock_audit::event::BankEvent {
+                slot,
+                parent: slot.saturating_sub(1),
+                hash: String::new(),
+                leader: String::new(),
+                ts_ms: 0,
+            })
+        };
+        let events: Vec<Event> = (10..=15).map(bank).collect();
+        assert_eq!(banks_between(&events, 11, 12), 0);
+        assert_eq!(banks_between(&events, 11, 14), 2);
+    }
+}

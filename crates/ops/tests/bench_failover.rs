@@ -1,0 +1,59 @@
+//! `towerlock bench failover` runs one quick failover end to end (real etcd,
+//! the local cluster, validator processes) and ends with its key=value line.
+//! A smoke run: the figures are printed, never asserted.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_quick_failover_ends_with_the_figures_and_a_clean_audit() {
+    let towerlock = Path::new(env!("CARGO_BIN_EXE_towerlock"));
+    let validator = towerlock.with_file_name("towerlock-validator");
+    assert!(
+        validator.is_file(),
+        "{} is missing: build it with cargo build --workspace",
+        validator.display()
+    );
+    let out = tokio::process::Command::new(towerlock)
+        .args(["bench", "failover", "--failovers", "1", "--slot-ms", "150"])
+        .arg("--validator-bin")
+        .arg(&validator)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stderr.contains("failover 1/1"), "no progress: {stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    let figures: HashMap<&str, &str> = last
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .collect();
+    for key in [
+        "set_identity_p50_ms",
+        "set_identity_max_ms",
+        "first_vote_sent_p50_ms",
+        "first_vote_sent_max_ms",
+        "first_vote_landed_p50_ms",
+        "first_vote_landed_max_ms",
+        "missed_votes_p50",
+        "missed_votes_max",
+    ] {
+        let value: f64 = figures
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} in {last:?}"))
+            .parse()
+            .unwrap_or_else(|e| panic!("{key} in {last:?}: {e}"));
+        assert!(value.is_finite() && value >= 0.0, "{key}={value}");
+    }
+    assert_eq!(figures.get("failovers"), Some(&"1"), "{last}");
+    assert_eq!(figures.get("slot_ms"), Some(&"150"), "{last}");
+    assert_eq!(figures.get("audit_clean"), Some(&"true"), "{last}");
+    assert!(stdout.contains("audit: clean"), "{stdout}");
+}
