@@ -5,7 +5,10 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::{Args, Subcommand};
 
-use super::{bench_cluster::BenchClusterArgs, bench_storage::BenchStorageArgs};
+use super::{
+    bench_cluster::BenchClusterArgs, bench_failover::BenchFailoverArgs,
+    bench_storage::BenchStorageArgs,
+};
 
 #[derive(Debug, Args)]
 pub struct BenchCmd {
@@ -21,6 +24,9 @@ enum BenchCommand {
     /// Slot-clock lateness and CPU of the local cluster with many synthetic
     /// validators.
     Cluster(BenchClusterArgs),
+    /// Repeated manual failovers: time to `set-identity`, to the first vote
+    /// sent and landed, and votes missed per failover.
+    Failover(BenchFailoverArgs),
 }
 
 impl BenchCmd {
@@ -28,6 +34,7 @@ impl BenchCmd {
         match self.command {
             BenchCommand::Storage(args) => args.run().await,
             BenchCommand::Cluster(args) => args.run().await,
+            BenchCommand::Failover(args) => args.run().await,
         }
     }
 }

@@ -88,19 +88,7 @@ struct BankSeen {
 
 impl BenchFailoverArgs {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let bin = match &self.validator_bin {
-            Some(path) => path.clone(),
-            None => std::env::current_exe()
-                .context("cannot find this executable")?
-                .with_file_name("towerlock-validator"),
-        };
-        if !bin.is_file() {
-            bail!(
-                "towerlock-validator not found at {} (build it with cargo build --workspace, \
-                 or name it with --validator-bin)",
-                bin.display()
-            );
-        }
+        let bin = super::validator_bin(self.validator_bin.as_deref())?;
         if cfg!(debug_assertions) {
             eprintln!("note: a debug build; build with --release for meaningful figures");
         }

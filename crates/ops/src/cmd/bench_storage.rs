@@ -68,8 +68,15 @@ impl BenchStorageArgs {
         let rounds = self.rounds.max(1);
         let progress_every = (rounds / 10).max(1);
         for round in 0..rounds {
-            time(&mut fenced, storage.store(&token, &saved)).await?;
-            time(&mut plain, kv.put(plain_key.as_str(), bytes.clone(), None)).await?;
+            // Alternate which of the two goes first, so neither always pays
+            // for whatever the previous operation left behind.
+            if round % 2 == 0 {
+                time(&mut fenced, storage.store(&token, &saved)).await?;
+                time(&mut plain, kv.put(plain_key.as_str(), bytes.clone(), None)).await?;
+            } else {
+                time(&mut plain, kv.put(plain_key.as_str(), bytes.clone(), None)).await?;
+                time(&mut fenced, storage.store(&token, &saved)).await?;
+            }
             time(&mut fsync, synced.store(&synced_token, &saved)).await?;
             time(&mut no_fsync, unsynced.store(&unsynced_token, &saved)).await?;
             if round % self.takeover_every.max(1) == 0 {

@@ -43,22 +43,6 @@ fn step(text: &str) {
     println!("\n== {text}");
 }
 
-fn validator_bin(args: &DrillArgs) -> anyhow::Result<PathBuf> {
-    let path = match &args.validator_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .context("cannot locate this executable")?
-            .with_file_name("towerlock-validator"),
-    };
-    if !path.exists() {
-        bail!(
-            "{} not found: build it with `cargo build --workspace`, or pass --validator-bin",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
 async fn wait_for_votes(lab: &Lab, instance: &str, n: usize) -> anyhow::Result<()> {
     lab.cluster
         .wait_for_more_votes(instance, n, WAIT)
@@ -122,7 +106,7 @@ async fn expect_exit(node: &mut ValidatorProcess, why: &str) -> anyhow::Result<S
 
 impl DrillArgs {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let bin = validator_bin(&self)?;
+        let bin = super::validator_bin(self.validator_bin.as_deref())?;
         let started = Instant::now();
         step("etcd with the seed's mutual TLS, and a local cluster");
         let mut lab = Lab::start(&bin, self.slot_ms, self.dir.clone()).await;

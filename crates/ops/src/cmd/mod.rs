@@ -3,9 +3,29 @@
 pub mod audit;
 pub mod bench;
 pub mod bench_cluster;
+pub mod bench_failover;
 pub mod bench_storage;
 pub mod certs;
 pub mod cluster;
 pub mod drill;
 pub mod etcd;
 pub mod tower;
+
+/// The `towerlock-validator` binary: `explicit`, else the one next to this
+/// executable (where `cargo build --workspace` puts it).
+pub fn validator_bin(explicit: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context;
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => std::env::current_exe()
+            .context("cannot locate this executable")?
+            .with_file_name("towerlock-validator"),
+    };
+    if !path.is_file() {
+        anyhow::bail!(
+            "towerlock-validator not found at {}: build it with `cargo build --workspace`, or name it with --validator-bin",
+            path.display()
+        );
+    }
+    Ok(path)
+}
