@@ -184,6 +184,44 @@ impl LabCluster {
         Some(self.banks_between(last_old, first_new))
     }
 
+    /// Stops the cluster and starts it again from its folder on the same
+    /// port (validators see their subscriptions drop and come back).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let addr: SocketAddr = self
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the cluster URL is an address");
+        let until = Instant::now() + Duration::from_secs(10);
+        let server = loop {
+            match Server::bind(ServerConfig {
+                dir: self.dir.clone(),
+                slot_ms: None,
+                rpc_addr: addr,
+            })
+            .await
+            {
+                Ok(server) => break server,
+                // The old listener may linger for a moment.
+                Err(err) if Instant::now() < until => {
+                    let _ = err;
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(err) => panic!("restart the cluster on {addr}: {err}"),
+            }
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.task = Some(tokio::spawn(async move {
+            let _ = server
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        }));
+        self.stop = Some(stop);
+    }
+
     /// Stops the cluster and waits for it to flush its trail.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {

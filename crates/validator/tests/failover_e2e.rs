@@ -370,3 +370,23 @@ async fn the_seeds_manual_failover_command_line_works_as_written() {
     drop(secondary);
     audit_clean(&mut lab).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_restart_does_not_stop_the_primary() {
+    let mut lab = Lab::start(bin(), SLOT_MS, None).await;
+    let (mut primary, a) = start_primary(&lab, &lab.primary_args()).await;
+    wait_for_more_votes(&lab, &a, 2).await;
+    lab.cluster.restart().await;
+    let back = now_ms();
+    primary
+        .wait_for_log("subscription restored", WAIT)
+        .await
+        .unwrap();
+    lab.cluster
+        .wait_for_vote(&a, back, WAIT)
+        .await
+        .expect("the primary votes again after the cluster came back");
+    assert!(primary.is_running());
+    drop(primary);
+    audit_clean(&mut lab).await;
+}

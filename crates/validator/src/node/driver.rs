@@ -138,6 +138,44 @@ struct Node {
     published: watch::Sender<Published>,
 }
 
+/// Deadline of each request to the cluster from the driver: a cluster that
+/// hangs must not hang the node.
+const CLUSTER_DEADLINE: Duration = Duration::from_secs(2);
+/// How long the node tries to reopen a dropped subscription before exiting.
+const RECONNECT_FOR: Duration = Duration::from_secs(30);
+
+async fn bounded<T, E: std::fmt::Display>(
+    what: &str,
+    request: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CLUSTER_DEADLINE, request).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(format!("{what}: {err}")),
+        Err(_) => Err(format!("{what}: no answer within {CLUSTER_DEADLINE:?}")),
+    }
+}
+
+/// Reopens a subscription after the cluster dropped it (it replays what is
+/// live, which the fork view absorbs).
+async fn resubscribe(ws_url: &str, method: &str, why: String) -> Result<Subscription, NodeExit> {
+    tracing::warn!(%why, method, "subscription lost: reconnecting");
+    let until = Instant::now() + RECONNECT_FOR;
+    loop {
+        match bounded(method, Subscription::open(ws_url, method)).await {
+            Ok(subscription) => {
+                tracing::info!(method, "subscription restored");
+                return Ok(subscription);
+            }
+            Err(err) if Instant::now() >= until => {
+                return Err(NodeExit::Cluster(format!(
+                    "{why}; reconnecting for {RECONNECT_FOR:?} failed: {err}"
+                )))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
 fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -165,19 +203,27 @@ pub async fn run(
     if config.check_vote_account {
         check_vote_account(&rpc, &identity, &config.vote_account).await?;
     }
-    let start_slot = rpc
-        .call("getSlot", json!([{ "commitment": "processed" }]))
-        .await
-        .ok()
-        .and_then(|v| v.as_u64())
-        .ok_or_else(|| NodeExit::Cluster(format!("no answer from {}", config.cluster_url)))?;
+    let start_slot = bounded(
+        "getSlot",
+        rpc.call("getSlot", json!([{ "commitment": "processed" }])),
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_u64())
+    .ok_or_else(|| NodeExit::Cluster(format!("no answer from {}", config.cluster_url)))?;
     let ws_url = config.cluster_url.replacen("http", "ws", 1);
-    let mut banks = Subscription::open(&ws_url, BANK_SUBSCRIBE)
-        .await
-        .map_err(|e| NodeExit::Cluster(format!("bank subscription at {ws_url}: {e}")))?;
-    let mut gossip = Subscription::open(&ws_url, GOSSIP_SUBSCRIBE)
-        .await
-        .map_err(|e| NodeExit::Cluster(format!("gossip subscription at {ws_url}: {e}")))?;
+    let mut banks = bounded(
+        "bank subscription",
+        Subscription::open(&ws_url, BANK_SUBSCRIBE),
+    )
+    .await
+    .map_err(|e| NodeExit::Cluster(format!("{e} at {ws_url}")))?;
+    let mut gossip = bounded(
+        "gossip subscription",
+        Subscription::open(&ws_url, GOSSIP_SUBSCRIBE),
+    )
+    .await
+    .map_err(|e| NodeExit::Cluster(format!("{e} at {ws_url}")))?;
 
     let mut node = Node {
         identity: Arc::new(config.identity),
@@ -208,14 +254,19 @@ pub async fn run(
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            bank = banks.next::<BankNotification>() => {
-                let bank = bank.map_err(|e| NodeExit::Cluster(format!("bank stream: {e}")))?;
-                node.on_bank(bank).await?;
-            }
-            contact = gossip.next::<SignedContactInfo>() => {
-                let contact = contact.map_err(|e| NodeExit::Cluster(format!("gossip stream: {e}")))?;
-                node.on_contact(&contact)?;
-            }
+            bank = banks.next::<BankNotification>() => match bank {
+                Ok(bank) => node.on_bank(bank).await?,
+                Err(e) => {
+                    banks = resubscribe(&ws_url, BANK_SUBSCRIBE, format!("bank stream: {e}")).await?
+                }
+            },
+            contact = gossip.next::<SignedContactInfo>() => match contact {
+                Ok(contact) => node.on_contact(&contact)?,
+                Err(e) => {
+                    gossip =
+                        resubscribe(&ws_url, GOSSIP_SUBSCRIBE, format!("gossip stream: {e}")).await?
+                }
+            },
             command = commands.recv() => match command {
                 Some(Command::Exit { reply }) => {
                     let _ = reply.send(Ok(()));
@@ -239,13 +290,15 @@ async fn check_vote_account(
     identity: &Pubkey,
     vote_account: &Pubkey,
 ) -> Result<(), NodeExit> {
-    let accounts = rpc
-        .call(
+    let accounts = bounded(
+        "getVoteAccounts",
+        rpc.call(
             "getVoteAccounts",
             json!([{ "votePubkey": vote_account.to_string(), "keepUnstakedDelinquents": true }]),
-        )
-        .await
-        .map_err(|e| NodeExit::Cluster(format!("getVoteAccounts: {e}")))?;
+        ),
+    )
+    .await
+    .map_err(NodeExit::Cluster)?;
     let found = ["current", "delinquent"]
         .iter()
         .filter_map(|k| accounts[k].as_array())
@@ -453,7 +506,12 @@ impl Node {
     async fn produce_block(&mut self, slot: Slot) -> Result<(), NodeExit> {
         let identity = self.pubkey();
         if !self.schedule.covers(&identity, slot) {
-            match LeaderSlots::fetch(&self.rpc, identity, slot).await {
+            match bounded(
+                "leader schedule",
+                LeaderSlots::fetch(&self.rpc, identity, slot),
+            )
+            .await
+            {
                 Ok(schedule) => self.schedule = schedule,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot read the leader schedule");
@@ -500,7 +558,7 @@ impl Node {
             Hash::new_from_array(block_id),
             &self.instance,
         );
-        match self.rpc.submit_block(&block).await {
+        match bounded("submitBlock", self.rpc.submit_block(&block)).await {
             Ok(_) => {
                 self.produced = Some(slot);
                 self.produced_count += 1;
@@ -570,10 +628,11 @@ impl Node {
         self.last_vote_slot = Some(slot);
         self.metrics.last_vote_slot.store(slot, Relaxed);
         self.metrics.root_slot.store(root.unwrap_or(0), Relaxed);
-        match self
-            .rpc
-            .send_transaction(&tx, Some(&self.instance), false)
-            .await
+        match bounded(
+            "sendTransaction",
+            self.rpc.send_transaction(&tx, Some(&self.instance), false),
+        )
+        .await
         {
             Ok(_) => {
                 self.metrics.votes_sent.fetch_add(1, Relaxed);
@@ -703,7 +762,12 @@ impl Node {
             },
         }
         .sign(&self.identity);
-        if let Err(err) = self.rpc.publish_contact_info(&contact).await {
+        if let Err(err) = bounded(
+            "publishContactInfo",
+            self.rpc.publish_contact_info(&contact),
+        )
+        .await
+        {
             tracing::warn!(error = %err, "cannot publish the contact info");
         }
     }
