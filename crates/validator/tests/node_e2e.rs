@@ -132,3 +132,20 @@ async fn start_up_refusals_are_one_sentence_and_touch_nothing() {
     let log = node.log_text();
     assert!(log.contains("chmod 600"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_exit_stops_the_node_cleanly() {
+    let lab = Lab::start(bin(), SLOT_MS, None).await;
+    let mut primary = lab.spawn_validator("primary", &lab.primary_args());
+    let instance = primary.instance(WAIT).await.unwrap();
+    lab.cluster.wait_for_vote(&instance, 0, WAIT).await.unwrap();
+    let out = primary.admin(&["exit"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = primary.wait_exit(WAIT).await.expect("the node exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(!primary.ledger.join("admin.rpc").exists(), "socket removed");
+}
