@@ -272,7 +272,10 @@ impl Judge<'_> {
             instance.first_ts_ms = vote.ts_ms;
         }
         instance.last_ts_ms = vote.ts_ms;
-        if !accepted {
+        if accepted {
+            instance.accepted += 1;
+            account.report.votes_accepted += 1;
+        } else {
             instance.rejected += 1;
             account.report.votes_rejected += 1;
             *account
@@ -280,10 +283,14 @@ impl Judge<'_> {
                 .rejected_by_result
                 .entry(vote.result.clone())
                 .or_insert(0) += 1;
-            return;
+            // A vote the cluster refused still left its sender: a second
+            // instance breaking a lockout is usually refused (LockoutConflict,
+            // VoteTooOld), and it is exactly what the audit must see. Only a
+            // vote the authorized voter may not have signed proves nothing.
+            if !signed_by_the_voter(&vote.result) {
+                return;
+            }
         }
-        instance.accepted += 1;
-        account.report.votes_accepted += 1;
 
         // A vote without lockouts votes for nothing; the vote program refuses
         // those (`EmptySlots`), and there is nothing to check.
@@ -293,7 +300,7 @@ impl Judge<'_> {
 
         let found = judge_vote(self.tree, self.votes, account, index, last);
         self.violations.extend(found);
-        record_vote(self.tree, self.votes, account, index, last);
+        record_vote(self.tree, self.votes, account, index, last, accepted);
     }
 }
 
@@ -432,13 +439,41 @@ fn judge_vote(
 }
 
 /// Folds an accepted vote into the account's state and liveness figures.
+/// Whether a vote with this verdict was certainly signed by the vote
+/// account's authorized voter (so its content binds the account).
+fn signed_by_the_voter(result: &str) -> bool {
+    !matches!(result, "SignatureFailure" | "MissingRequiredSignature")
+}
+
+/// Takes `votes[index]` into the account's state: its lockouts and root for
+/// the safety checks, and (when it `landed`) the liveness figures.
 fn record_vote(
     tree: &ForkTree,
     votes: &[PendingVote],
     account: &mut Account,
     index: usize,
     last: u64,
+    landed: bool,
 ) {
+    let pending = &votes[index];
+    let vote = &pending.vote;
+    if landed {
+        record_liveness(votes, account, index, last);
+    }
+    account.by_last_slot.entry(last).or_insert(index);
+    for &(slot, confirmation_count) in &vote.lockouts {
+        account.locks.insert(
+            slot,
+            Lock {
+                confirmation_count,
+                vote: index,
+            },
+        );
+    }
+    record_root(tree, account, vote, index);
+}
+
+fn record_liveness(votes: &[PendingVote], account: &mut Account, index: usize, last: u64) {
     let pending = &votes[index];
     let vote = &pending.vote;
     let report = &mut account.report;
@@ -490,18 +525,10 @@ fn record_vote(
     report.first_slot = Some(report.first_slot.map_or(last, |first| first.min(last)));
     report.last_slot = Some(report.last_slot.map_or(last, |high| high.max(last)));
     account.previous = Some(index);
-    account.by_last_slot.entry(last).or_insert(index);
+}
 
-    for &(slot, confirmation_count) in &vote.lockouts {
-        account.locks.insert(
-            slot,
-            Lock {
-                confirmation_count,
-                vote: index,
-            },
-        );
-    }
-
+fn record_root(tree: &ForkTree, account: &mut Account, vote: &VoteEvent, index: usize) {
+    let report = &mut account.report;
     if let Some(root) = vote.root {
         if account.root.is_none_or(|(current, _)| root > current) {
             account.root = Some((root, index));

@@ -78,7 +78,8 @@ fn run(steps: &[Step]) -> (TrailBuilder, SimTower) {
                 &[(slot, 3), (parent, 1)],
                 Some(slot + 7),
                 "forged",
-                "SlotsNotOrdered",
+                // Forged: not signed by the voter, so it binds nobody.
+                "SignatureFailure",
             );
         }
         if step.fail_over {

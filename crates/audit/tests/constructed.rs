@@ -281,11 +281,12 @@ fn unknown_slot_is_reported_not_fatal() {
 }
 
 #[test]
-fn rejected_votes_are_counted_not_judged() {
+fn refused_votes_are_judged_too() {
     let mut trail = two_forks();
     let mut tower = SimTower::new();
     vote_each(&mut trail, &mut tower, "a", [1, 2, 3]);
-    // Conflicting, but the cluster refused them: they never landed.
+    // A second instance breaks the lockout; the cluster refuses it, but the
+    // vote left that instance all the same: the audit must see it.
     trail.vote_with(
         ACCOUNT,
         "b",
@@ -295,23 +296,29 @@ fn rejected_votes_are_counted_not_judged() {
         "LockoutConflict",
     );
     trail.vote_with(ACCOUNT, "b", &[(3, 1)], None, "forged", "SlotHashMismatch");
-    trail.vote_with(
-        ACCOUNT,
-        "b",
-        &[(5, 1)],
-        None,
-        &bank_hash(5),
-        "LockoutConflict",
-    );
+    let report = check(&trail);
+    let kinds: Vec<_> = report.violations.iter().map(Violation::kind).collect();
+    assert!(kinds.contains(&ViolationKind::Lockout), "{report}");
+    assert!(kinds.contains(&ViolationKind::Equivocation), "{report}");
+    let account = report.account(ACCOUNT).unwrap();
+    assert_eq!((account.votes_accepted, account.votes_rejected), (3, 2));
+    assert_eq!(account.rejected_by_result["LockoutConflict"], 1);
+    assert_eq!(account.instances["b"].rejected, 2);
+    // Refused votes do not count as liveness.
+    assert_eq!(account.slots_voted, 3);
+}
+
+#[test]
+fn votes_the_voter_may_not_have_signed_prove_nothing() {
+    let mut trail = two_forks();
+    let mut tower = SimTower::new();
+    vote_each(&mut trail, &mut tower, "a", [1, 2, 3]);
+    for result in ["SignatureFailure", "MissingRequiredSignature"] {
+        trail.vote_with(ACCOUNT, "x", &[(4, 1)], None, &bank_hash(4), result);
+    }
     let report = check(&trail);
     assert!(report.is_clean(), "{report}");
-    let account = report.account(ACCOUNT).unwrap();
-    assert_eq!((account.votes_accepted, account.votes_rejected), (3, 3));
-    assert_eq!(account.rejected_by_result["LockoutConflict"], 2);
-    assert_eq!(account.rejected_by_result["SlotHashMismatch"], 1);
-    assert_eq!(report.rejected_by_result["LockoutConflict"], 2);
-    assert_eq!(account.instances["b"].rejected, 3);
-    assert_eq!(account.instances["a"].accepted, 3);
+    assert_eq!(report.account(ACCOUNT).unwrap().votes_rejected, 2);
 }
 
 #[test]
