@@ -302,7 +302,10 @@ async fn slot_clock(
             let mut cluster = shared.cluster.lock().expect("cluster lock");
             let outputs = cluster.end_slot(now_ms());
             shared.dispatch(outputs);
-            (cluster.current_slot() % CHECKPOINT_SLOTS == 0).then(|| cluster.snapshot())
+            cluster
+                .current_slot()
+                .is_multiple_of(CHECKPOINT_SLOTS)
+                .then(|| cluster.snapshot())
         };
         if let Some(bytes) = snapshot {
             let dir = dir.clone();

@@ -20,7 +20,7 @@ fn run(fork_rate: f64, slots: u64) -> (Fixture, u64) {
         let slot = f.cluster.current_slot();
         let leader = f.cluster.leader_of(slot);
         let ours = f.cluster.ours().iter().any(|v| v.identity == leader);
-        if slot % 4 == 0 && !ours && f.cluster.tip() != f.cluster.root() {
+        if slot.is_multiple_of(4) && !ours && f.cluster.tip() != f.cluster.root() {
             eligible += 1;
         }
         f.step(1);

@@ -21,6 +21,14 @@ pub enum StorageError {
     #[error("tower storage unavailable: {reason}")]
     Unavailable { reason: String },
 
+    /// The tower kept changing under every takeover attempt (another
+    /// instance stores continuously); the fence did not move.
+    #[error("the tower of {identity} changed under every takeover attempt for {waited:?}: another instance keeps storing; the fence did not move")]
+    Busy {
+        identity: Pubkey,
+        waited: std::time::Duration,
+    },
+
     /// No tower is stored for this identity.
     #[error("no saved tower for {identity}")]
     NotFound { identity: Pubkey },

@@ -10,26 +10,22 @@
 //! leases and clocks. Every write is a plain transaction whose compare is the
 //! fence.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use solana_pubkey::Pubkey;
 use towerlock_etcd::{
     etcd_client::{
-        Client, Compare, CompareOp, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
-        TxnResponse,
+        Client, Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
     },
     EtcdConfig,
 };
 use towerlock_tower::{SavedTower, Slot};
 
 use crate::{FenceToken, InstanceRecord, StorageError, Stored, Takeover, TowerStorage};
-
-/// How often a takeover tries to move the fence only if the tower it verified
-/// is still there. A busy holder can keep changing it; the last attempt then
-/// takes the fence unconditionally (still reading the tower in the same
-/// transaction) and verifies afterwards.
-const CAREFUL_TAKEOVER_ATTEMPTS: usize = 3;
 
 /// Fenced tower storage in etcd.
 #[derive(Clone)]
@@ -197,42 +193,50 @@ impl TowerStorage for EtcdTowerStorage {
         let instance_key = self.key(identity, "instance");
         let tower_key = self.key(identity, "tower");
         let leader_key = self.key(identity, "leader");
-        for attempt in 0..=CAREFUL_TAKEOVER_ATTEMPTS {
-            // One write transaction: take the fence and read the tower.
-            let mut txn = Txn::new();
-            if attempt < CAREFUL_TAKEOVER_ATTEMPTS {
-                // Verify the tower before moving the fence, so that a corrupt
-                // or foreign tower stops us without displacing the holder...
-                let seen_revision = match self.get(&tower_key).await? {
-                    Some(kv) => {
-                        self.verify(identity, kv.value())?;
-                        kv.mod_revision()
-                    }
-                    None => 0,
-                };
-                // ...provided nobody stored since that check.
-                txn = txn.when([Compare::mod_revision(
+        // A holder that keeps storing can make an attempt lose the race; try
+        // again (each retry is one round trip) until the request deadline.
+        let until = Instant::now() + self.timeout;
+        let mut seen = self.get(&tower_key).await?;
+        loop {
+            // Verify the tower before the fence moves: a corrupt or foreign
+            // tower stops us without displacing anyone.
+            let (seen_revision, tower) = match &seen {
+                Some(kv) => (kv.mod_revision(), Some(self.verify(identity, kv.value())?)),
+                None => (0, None),
+            };
+            // One write transaction: take the fence only if the tower is
+            // still the one just verified; otherwise read the new one.
+            let txn = Txn::new()
+                .when([Compare::mod_revision(
                     tower_key.as_str(),
                     CompareOp::Equal,
                     seen_revision,
-                )]);
-            }
-            let txn = txn.and_then([
-                TxnOp::put(
-                    instance_key.as_str(),
-                    self.instance_bytes.clone(),
-                    Some(PutOptions::new().with_prev_key()),
-                ),
-                TxnOp::get(tower_key.as_str(), Some(GetOptions::new())),
-                TxnOp::get(leader_key.as_str(), None),
-            ]);
+                )])
+                .and_then([
+                    TxnOp::put(
+                        instance_key.as_str(),
+                        self.instance_bytes.clone(),
+                        Some(PutOptions::new().with_prev_key()),
+                    ),
+                    TxnOp::get(leader_key.as_str(), None),
+                ])
+                .or_else([TxnOp::get(tower_key.as_str(), None)]);
             let response = self.txn("takeover", txn).await?;
             if !response.succeeded() {
+                seen = response.op_responses().into_iter().find_map(|op| match op {
+                    TxnOpResponse::Get(get) => get.kvs().first().cloned(),
+                    _ => None,
+                });
+                if Instant::now() >= until {
+                    return Err(StorageError::Busy {
+                        identity: *identity,
+                        waited: self.timeout,
+                    });
+                }
                 continue;
             }
             let revision = response.header().map(|h| h.revision()).unwrap_or_default();
             let mut displaced = None;
-            let mut tower = None;
             let mut last_leader_slot = None;
             for op in response.op_responses() {
                 match op {
@@ -241,15 +245,13 @@ impl TowerStorage for EtcdTowerStorage {
                             .prev_key()
                             .map(|kv| InstanceRecord::from_bytes(kv.value()))
                     }
-                    TxnOpResponse::Get(get) => match get.kvs().first() {
-                        Some(kv) if kv.key() == leader_key.as_bytes() => {
-                            last_leader_slot = std::str::from_utf8(kv.value())
-                                .ok()
-                                .and_then(|v| v.parse().ok());
-                        }
-                        Some(kv) => tower = Some(self.verify(identity, kv.value())?),
-                        None => {}
-                    },
+                    TxnOpResponse::Get(get) => {
+                        last_leader_slot = get
+                            .kvs()
+                            .first()
+                            .and_then(|kv| std::str::from_utf8(kv.value()).ok())
+                            .and_then(|v| v.parse().ok());
+                    }
                     _ => {}
                 }
             }
@@ -269,7 +271,6 @@ impl TowerStorage for EtcdTowerStorage {
                 last_leader_slot,
             });
         }
-        unreachable!("the last takeover attempt is unconditional")
     }
 
     async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {

@@ -144,6 +144,22 @@ async fn bad_towers_are_refused_and_kept<B: Backend>(backend: &B) {
     assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
     assert_eq!(backend.raw(&identity).await, Some(corrupt));
 
+    // A refused takeover does not displace the current holder.
+    if backend.fences_across_instances() {
+        let holder = backend.instance().await;
+        backend
+            .plant(&identity, tower_with_votes(&keypair, 1..3).to_bytes())
+            .await;
+        let token = holder.takeover(&identity).await.unwrap().token;
+        backend.plant(&identity, b"garbage".to_vec()).await;
+        let err = a.takeover(&identity).await.unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
+        let _stored = holder
+            .fence_leader_slot(&token, 1)
+            .await
+            .expect("the holder still holds the fence");
+    }
+
     let foreign_key = Keypair::new();
     let foreign = tower_with_votes(&foreign_key, 1..4).to_bytes();
     backend.plant(&identity, foreign.clone()).await;

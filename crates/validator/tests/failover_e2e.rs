@@ -176,6 +176,10 @@ async fn a_frozen_primary_cannot_vote_or_produce_after_the_takeover() {
         .await
         .expect("the thawed primary exits");
     assert_eq!(status.code(), Some(1));
+    // It met the fence (its next store), not just the gossip of the new
+    // instance: banks are handled before gossip.
+    let log = primary.log_text();
+    assert!(log.contains("Lost etcd instance lock"), "{log}");
     wait_for_more_votes(&lab, &b, 2).await;
 
     let votes = lab.cluster.votes();
@@ -326,6 +330,36 @@ async fn set_identity_refusals_leave_the_node_unchanged() {
     );
     let tower = client.get(format!("{staked}/tower"), None).await.unwrap();
     assert_eq!(tower.kvs()[0].value(), b"corrupt", "left in place");
+    let instance = client
+        .get(format!("{staked}/instance"), None)
+        .await
+        .unwrap();
+    assert!(instance.kvs().is_empty(), "the fence did not move");
+
+    // The staked identity, on a node without its authorized voter keypair.
+    // (Its own identity is another stranger's: two nodes with one identity
+    // would be a duplicate instance.)
+    let args: Vec<String> = {
+        let mut args = lab.secondary_args();
+        let at = args.iter().position(|a| a == "--authorized-voter").unwrap();
+        args.drain(at..at + 2);
+        let own = lab.dir.join("voterless-identity.json");
+        towerlock_cluster::genesis::write_keypair_file(&solana_keypair::Keypair::new(), &own)
+            .unwrap();
+        args[1] = own.display().to_string();
+        args
+    };
+    let mut voterless = lab.spawn_validator("voterless", &args);
+    voterless.wait_for_log("hot spare", WAIT).await.unwrap();
+    let until = std::time::Instant::now() + WAIT;
+    while !voterless.admin(&["contact-info"]).await.status.success() {
+        assert!(std::time::Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = voterless.admin(&["set-identity", identity]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("authorized voter"), "{stderr}");
 
     // Through all of it the node kept its identity and stayed a hot spare.
     let out = secondary.admin(&["contact-info"]).await;

@@ -435,7 +435,9 @@ impl Cluster {
         } else {
             let mut parent = self.tip;
             let fork_rate = self.genesis.fork_rate;
-            if slot % NUM_CONSECUTIVE_LEADER_SLOTS == 0 && fork_rate > 0.0 && self.tip != self.root
+            if slot.is_multiple_of(NUM_CONSECUTIVE_LEADER_SLOTS)
+                && fork_rate > 0.0
+                && self.tip != self.root
             {
                 let mut rng = self.rng(b"fork", slot);
                 if rng.gen_bool(fork_rate.min(1.0)) {

@@ -20,7 +20,7 @@ use towerlock_cluster::{
         BankNotification, ContactAddresses, ContactInfo, SignedContactInfo, SubmitBlock,
         BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE,
     },
-    client::{RpcClient, Subscription},
+    client::{ClientError, RpcClient, Subscription},
 };
 use towerlock_storage::{FenceToken, StorageError, TowerStorage};
 use towerlock_tower::{Lockout, Recorded, SavedTower, Slot, Tower};
@@ -125,6 +125,9 @@ struct Node {
     rpc_addr: Option<std::net::SocketAddr>,
     instance: String,
     outset: u64,
+    /// The newest outset seen in gossip per identity: a new outset must be
+    /// newer even if this host's clock is behind the other's.
+    outsets_seen: std::collections::HashMap<String, u64>,
     start_slot: Slot,
     forks: ForkView,
     activity: Activity,
@@ -141,6 +144,8 @@ struct Node {
 /// Deadline of each request to the cluster from the driver: a cluster that
 /// hangs must not hang the node.
 const CLUSTER_DEADLINE: Duration = Duration::from_secs(2);
+/// Silence on the bank stream after which it is reopened.
+const BANK_SILENCE: Duration = Duration::from_secs(10);
 /// How long the node tries to reopen a dropped subscription before exiting.
 const RECONNECT_FOR: Duration = Duration::from_secs(30);
 
@@ -236,6 +241,7 @@ pub async fn run(
         catchup_slots: config.catchup_slots,
         rpc_addr: config.rpc_addr,
         outset: now_micros(),
+        outsets_seen: std::collections::HashMap::new(),
         start_slot,
         forks: ForkView::default(),
         activity: Activity::CatchingUp,
@@ -252,21 +258,45 @@ pub async fn run(
     node.publish_status();
 
     tokio::pin!(shutdown);
+    let mut last_bank = Instant::now();
     loop {
+        // Biased: queued banks before queued gossip, so a node thawed after a
+        // takeover meets the fence on its next vote before anything else.
         tokio::select! {
+            biased;
             bank = banks.next::<BankNotification>() => match bank {
-                Ok(bank) => node.on_bank(bank).await?,
+                Ok(bank) => {
+                    last_bank = Instant::now();
+                    node.on_bank(bank).await?
+                }
+                Err(ClientError::Decode(e)) => {
+                    tracing::warn!(error = %e, "skipping an undecodable bank notification")
+                }
                 Err(e) => {
                     banks = resubscribe(&ws_url, BANK_SUBSCRIBE, format!("bank stream: {e}")).await?
                 }
             },
             contact = gossip.next::<SignedContactInfo>() => match contact {
                 Ok(contact) => node.on_contact(&contact)?,
+                Err(ClientError::Decode(e)) => {
+                    tracing::warn!(error = %e, "skipping an undecodable contact info")
+                }
                 Err(e) => {
                     gossip =
                         resubscribe(&ws_url, GOSSIP_SUBSCRIBE, format!("gossip stream: {e}")).await?
                 }
             },
+            // A connection can go silent without closing: banks come every
+            // slot, so a long silence means a dead stream.
+            () = tokio::time::sleep_until((last_bank + BANK_SILENCE).into()) => {
+                banks = resubscribe(
+                    &ws_url,
+                    BANK_SUBSCRIBE,
+                    format!("no bank for {BANK_SILENCE:?}"),
+                )
+                .await?;
+                last_bank = Instant::now();
+            }
             command = commands.recv() => match command {
                 Some(Command::Exit { reply }) => {
                     let _ = reply.send(Ok(()));
@@ -332,9 +362,10 @@ impl Node {
     }
 
     async fn on_bank(&mut self, notification: BankNotification) -> Result<(), NodeExit> {
-        self.forks
-            .insert(&notification)
-            .map_err(NodeExit::Cluster)?;
+        if let Err(err) = self.forks.insert(&notification) {
+            tracing::warn!(error = %err, "skipping a malformed bank");
+            return Ok(());
+        }
         self.metrics.replayed_slot.store(self.forks.newest, Relaxed);
         if matches!(self.activity, Activity::CatchingUp) {
             // The cluster's tip as of this notification is where it is now;
@@ -355,10 +386,12 @@ impl Node {
         // Produce only for the slot now in progress: after the newest bank,
         // at the head of the cluster. Replayed banks are history.
         let live = notification.slot == self.forks.newest && notification.slot >= notification.tip;
+        // The vote first: it must not wait for block production.
+        self.vote().await?;
         if live && self.forks.get(notification.slot + 1).is_none() {
             self.produce_block(notification.slot + 1).await?;
         }
-        self.vote().await
+        Ok(())
     }
 
     fn is_fenced(&self) -> bool {
@@ -371,7 +404,7 @@ impl Node {
     /// Decides the role at the first bank after catching up, and takes the
     /// fence when the node may vote.
     async fn activate(&mut self) -> Result<(), NodeExit> {
-        self.outset = now_micros();
+        self.outset = self.next_outset(&self.pubkey());
         match self.check_may_vote() {
             Ok(_) => match self.take_over(self.pubkey(), false).await {
                 Ok((token, tower, last_leader_slot)) => {
@@ -528,7 +561,9 @@ impl Node {
         };
         // The fence first: a node that lost it must not produce either.
         match self.storage.fence_leader_slot(&token, slot).await {
-            Ok(_) => {}
+            // From here on this slot is ours or lost: never fence or submit
+            // it again (a retried submission could be a second block).
+            Ok(_) => self.produced = Some(slot),
             Err(err @ StorageError::LockLost { .. }) => return Err(self.lock_lost(err)),
             Err(err @ StorageError::Unavailable { .. }) => {
                 self.skipped_count += 1;
@@ -560,7 +595,6 @@ impl Node {
         );
         match bounded("submitBlock", self.rpc.submit_block(&block)).await {
             Ok(_) => {
-                self.produced = Some(slot);
                 self.produced_count += 1;
                 self.metrics.leader_slots_produced.fetch_add(1, Relaxed);
                 tracing::debug!(slot, parent, "produced a block");
@@ -667,7 +701,24 @@ impl Node {
         };
     }
 
+    /// An outset newer than the clock and than any seen for `identity`.
+    fn next_outset(&self, identity: &Pubkey) -> u64 {
+        let seen = self
+            .outsets_seen
+            .get(&identity.to_string())
+            .copied()
+            .unwrap_or(0);
+        now_micros().max(seen + 1)
+    }
+
     fn on_contact(&mut self, contact: &SignedContactInfo) -> Result<(), NodeExit> {
+        if contact.info.instance != self.instance && contact.verify().is_some() {
+            let seen = self
+                .outsets_seen
+                .entry(contact.info.pubkey.clone())
+                .or_default();
+            *seen = (*seen).max(contact.info.outset);
+        }
         let identity = self.pubkey();
         if is_newer_instance_of(&identity, &self.instance, self.outset, contact) {
             tracing::error!(
@@ -735,15 +786,18 @@ impl Node {
         let (token, tower, last_leader_slot) = self
             .take_over(identity, require_tower)
             .await
-            .map_err(|err| {
-                AdminError::Failed(format!(
+            .map_err(|err| match err {
+                StorageError::Unavailable { .. } => AdminError::Failed(format!(
+                    "cannot tell whether the takeover of {identity} happened ({err}): the fence may have moved; run set-identity again"
+                )),
+                err => AdminError::Failed(format!(
                     "Unable to load tower file for identity {identity}: {err}"
-                ))
+                )),
             })?;
         tracing::info!(%identity, revision = token.revision, last_vote = ?tower.last_voted_slot(), "identity switched");
+        self.outset = self.next_outset(&identity);
         self.identity = Arc::new(keypair);
         self.activity = Activity::Voting { token, tower };
-        self.outset = now_micros();
         self.schedule = LeaderSlots::default();
         self.produced = last_leader_slot;
         self.publish_contact().await;
