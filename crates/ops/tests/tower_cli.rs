@@ -221,4 +221,39 @@ async fn import_refuses_to_replace_an_unreadable_tower_in_etcd() {
 
     let out = towerlock(&[&["tower", "import", "--force", &path][..], &flags].concat());
     assert!(out.status.success(), "{}", stderr(&out));
+    let instance = client
+        .get(format!("{}/instance", keypair.pubkey()), None)
+        .await
+        .unwrap();
+    assert!(
+        instance.kvs().is_empty(),
+        "import leaves no fence holder behind"
+    );
+}
+
+#[tokio::test]
+async fn import_refuses_to_fence_out_a_running_validator() {
+    let etcd = EtcdProcess::start().await;
+    let flags = etcd.cli_flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let keypair = Keypair::new();
+    let path = write_tower(dir.path(), &keypair, 30);
+
+    // A validator holds the fence (and stored an older tower).
+    let validator = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
+    let token = validator.takeover(&keypair.pubkey()).await.unwrap().token;
+    let _stored = validator
+        .store(&token, &saved_tower(&keypair, 3))
+        .await
+        .unwrap();
+
+    let out = towerlock(&[&["tower", "import", &path][..], &flags].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("holds the fence"), "{}", stderr(&out));
+    // The validator still holds it.
+    let _stored = validator
+        .fence_leader_slot(&token, 1)
+        .await
+        .expect("still the holder");
 }

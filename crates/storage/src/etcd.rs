@@ -97,6 +97,21 @@ impl EtcdTowerStorage {
         })
     }
 
+    /// Gives the fence up: deletes the instance record if `token` still
+    /// holds it. For tools that take the fence for one write (`tower
+    /// import`) and must not look like a running validator afterwards.
+    pub async fn release(&self, token: &FenceToken) -> Result<bool, StorageError> {
+        let key = self.key(&token.identity, "instance");
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                key.as_str(),
+                CompareOp::Equal,
+                token.revision,
+            )])
+            .and_then([TxnOp::delete(key.as_str(), None)]);
+        Ok(self.txn("release the fence", txn).await?.succeeded())
+    }
+
     async fn deadline<T>(
         &self,
         what: &str,

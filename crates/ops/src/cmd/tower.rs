@@ -189,12 +189,31 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         Err(err) => eprintln!("warning: replacing an unreadable tower: {err}"),
     }
 
+    // A fence holder is a validator that may still be running: importing
+    // would fence it out in the middle of its work.
+    if let Some(holder) = storage.holder(&identity).await? {
+        if !args.force {
+            bail!(
+                "{holder} holds the fence of {identity} in etcd: importing would stop that validator; stop it, then pass --force"
+            );
+        }
+        eprintln!("note: taking the fence of {identity} from {holder}");
+    }
+
     let token = if args.force {
         storage.force_takeover(&identity).await?
     } else {
         let taken = storage.takeover(&identity).await?;
-        if let Some(displaced) = &taken.displaced {
-            eprintln!("note: took the fence of {identity} from {displaced}");
+        // Decide again on the tower read with the fence, in case a store
+        // landed since the first look.
+        if let Some(existing) = &taken.tower {
+            if existing.tower().last_voted_slot() > saved.tower().last_voted_slot() {
+                storage.release(&taken.token).await?;
+                bail!(
+                    "etcd now holds a tower for {identity} with newer votes (last vote {}); nothing was imported",
+                    describe_last_vote(existing.tower())
+                );
+            }
         }
         taken.token
     };
@@ -202,6 +221,9 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .store(&token, &saved)
         .await
         .with_context(|| format!("cannot store the tower of {identity}"))?;
+    // Leave no instance record behind: the next validator to start takes the
+    // fence as if this tool had never held it.
+    storage.release(&token).await?;
     println!(
         "imported the tower of {identity} (last vote {}) into etcd at revision {}",
         describe_last_vote(saved.tower()),
