@@ -85,57 +85,16 @@ impl FileTowerStorage {
         self.dir.join(tower_file_name(identity))
     }
 
-    fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
-        let path = path.to_path_buf();
-        move |source| StorageError::Io {
-            action,
-            path,
-            source,
-        }
-    }
-
     /// Reads the current file, else the legacy one; `None` if neither exists.
-    fn read(&self, identity: &Pubkey) -> Result<Option<SavedTower>, StorageError> {
-        for (name, legacy) in [
-            (tower_file_name(identity), false),
-            (legacy_file_name(identity), true),
-        ] {
-            let path = self.dir.join(name);
-            let bytes = match fs::read(&path) {
-                Ok(bytes) => bytes,
-                Err(err) if err.kind() == ErrorKind::NotFound => continue,
-                Err(err) => return Err(Self::io("cannot read", &path)(err)),
-            };
-            let decoded = if legacy {
-                SavedTower::from_legacy_bytes(&bytes, identity)
-            } else {
-                SavedTower::from_bytes(&bytes, identity)
-            };
-            return decoded.map(Some).map_err(|err| {
-                StorageError::from_tower(*identity, path.display().to_string(), err)
-            });
-        }
-        Ok(None)
+    /// Runs on the blocking pool: file IO must not stall the async runtime.
+    async fn read(&self, identity: &Pubkey) -> Result<Option<SavedTower>, StorageError> {
+        let (dir, identity) = (self.dir.clone(), *identity);
+        blocking(move || read_tower(&dir, &identity)).await
     }
 
-    fn write_durably(&self, identity: &Pubkey, bytes: &[u8]) -> Result<(), StorageError> {
-        let path = self.path(identity);
-        let new_path = path.with_extension("bin.new");
-        let mut file = File::create(&new_path).map_err(Self::io("cannot create", &new_path))?;
-        file.write_all(bytes)
-            .map_err(Self::io("cannot write", &new_path))?;
-        if self.fsync {
-            file.sync_all()
-                .map_err(Self::io("cannot fsync", &new_path))?;
-        }
-        drop(file);
-        fs::rename(&new_path, &path).map_err(Self::io("cannot rename onto", &path))?;
-        if self.fsync {
-            File::open(&self.dir)
-                .and_then(|dir| dir.sync_all())
-                .map_err(Self::io("cannot fsync directory", &self.dir))?;
-        }
-        Ok(())
+    async fn write_durably(&self, identity: &Pubkey, bytes: Vec<u8>) -> Result<(), StorageError> {
+        let (dir, identity, fsync) = (self.dir.clone(), *identity, self.fsync);
+        blocking(move || write_tower(&dir, &identity, &bytes, fsync)).await
     }
 
     fn check_fence(&self, token: &FenceToken) -> Result<(), StorageError> {
@@ -169,33 +128,37 @@ impl TowerStorage for FileTowerStorage {
     }
 
     async fn takeover(&self, identity: &Pubkey) -> Result<Takeover, StorageError> {
-        fs::create_dir_all(&self.dir).map_err(Self::io("cannot create", &self.dir))?;
+        fs::create_dir_all(&self.dir).map_err(io_error("cannot create", &self.dir))?;
         let lock_path = self.dir.join(format!("tower-{identity}.lock"));
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if !held.contains_key(identity) {
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .map_err(Self::io("cannot open lock file", &lock_path))?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => {
-                    return Err(StorageError::Locked {
-                        identity: *identity,
-                        path: lock_path,
-                    })
+        {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            if !held.contains_key(identity) {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock_path)
+                    .map_err(io_error("cannot open lock file", &lock_path))?;
+                match file.try_lock() {
+                    Ok(()) => {}
+                    Err(TryLockError::WouldBlock) => {
+                        return Err(StorageError::Locked {
+                            identity: *identity,
+                            path: lock_path,
+                        })
+                    }
+                    Err(TryLockError::Error(err)) => {
+                        return Err(io_error("cannot lock", &lock_path)(err))
+                    }
                 }
-                Err(TryLockError::Error(err)) => {
-                    return Err(Self::io("cannot lock", &lock_path)(err))
-                }
+                held.insert(*identity, (file, 0));
             }
-            held.insert(*identity, (file, 0));
         }
-        // Read under the lock: the tower is verified before the fence moves.
-        let tower = self.read(identity)?;
+        // The tower is verified before the fence moves (the lock file keeps
+        // other processes from writing meanwhile).
+        let tower = self.read(identity).await?;
         let revision = self.next_revision();
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let displaced = held
             .get_mut(identity)
             .map(|entry| std::mem::replace(&mut entry.1, revision))
@@ -223,7 +186,8 @@ impl TowerStorage for FileTowerStorage {
             });
         }
         self.check_fence(token)?;
-        self.write_durably(&token.identity, &tower.to_bytes())?;
+        self.write_durably(&token.identity, tower.to_bytes())
+            .await?;
         Ok(Stored::new(self.next_revision()))
     }
 
@@ -239,10 +203,75 @@ impl TowerStorage for FileTowerStorage {
     }
 
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
-        self.read(identity)?.ok_or(StorageError::NotFound {
+        self.read(identity).await?.ok_or(StorageError::NotFound {
             identity: *identity,
         })
     }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
+    let path = path.to_path_buf();
+    move |source| StorageError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+fn read_tower(dir: &Path, identity: &Pubkey) -> Result<Option<SavedTower>, StorageError> {
+    for (name, legacy) in [
+        (tower_file_name(identity), false),
+        (legacy_file_name(identity), true),
+    ] {
+        let path = dir.join(name);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == ErrorKind::NotFound => continue,
+            Err(err) => return Err(io_error("cannot read", &path)(err)),
+        };
+        let decoded = if legacy {
+            SavedTower::from_legacy_bytes(&bytes, identity)
+        } else {
+            SavedTower::from_bytes(&bytes, identity)
+        };
+        return decoded
+            .map(Some)
+            .map_err(|err| StorageError::from_tower(*identity, path.display().to_string(), err));
+    }
+    Ok(None)
+}
+
+fn write_tower(
+    dir: &Path,
+    identity: &Pubkey,
+    bytes: &[u8],
+    fsync: bool,
+) -> Result<(), StorageError> {
+    let path = dir.join(tower_file_name(identity));
+    let new_path = path.with_extension("bin.new");
+    let mut file = File::create(&new_path).map_err(io_error("cannot create", &new_path))?;
+    file.write_all(bytes)
+        .map_err(io_error("cannot write", &new_path))?;
+    if fsync {
+        file.sync_all()
+            .map_err(io_error("cannot fsync", &new_path))?;
+    }
+    drop(file);
+    fs::rename(&new_path, &path).map_err(io_error("cannot rename onto", &path))?;
+    if fsync {
+        File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io_error("cannot fsync directory", dir))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -240,6 +240,30 @@ fn check_lockouts(parts: &TowerParts) -> Result<(), TowerError> {
         if pair[0].slot() >= pair[1].slot() {
             return Err(TowerError::corrupt("lockout slots are not increasing"));
         }
+        if pair[0].confirmation_count() <= pair[1].confirmation_count() {
+            return Err(TowerError::corrupt(
+                "lockout confirmation counts are not decreasing",
+            ));
+        }
+    }
+    let max = solana_vote_interface::state::MAX_LOCKOUT_HISTORY as u32;
+    if let Some(bad) = votes
+        .iter()
+        .find(|l| l.confirmation_count() == 0 || l.confirmation_count() > max)
+    {
+        return Err(TowerError::corrupt(format!(
+            "lockout of slot {} has {} confirmations (1 to {max} allowed)",
+            bad.slot(),
+            bad.confirmation_count()
+        )));
+    }
+    if parts.threshold_depth > solana_vote_interface::state::MAX_LOCKOUT_HISTORY
+        || !(parts.threshold_size > 0.0 && parts.threshold_size <= 1.0)
+    {
+        return Err(TowerError::corrupt(format!(
+            "threshold depth {} / size {} out of range",
+            parts.threshold_depth, parts.threshold_size
+        )));
     }
     if let (Some(root), Some(first)) = (parts.vote_state.root_slot, votes.front()) {
         if root >= first.slot() {

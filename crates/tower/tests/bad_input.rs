@@ -115,3 +115,25 @@ fn garbage_never_panics() {
         let _ = SavedTower::from_legacy_bytes(&bad, &keypair.pubkey());
     }
 }
+
+#[test]
+fn a_signed_tower_that_breaks_the_lockout_rules_is_corrupt() {
+    use towerlock_tower::Lockout;
+    let keypair = Keypair::new();
+    for lockouts in [
+        // Confirmations not decreasing.
+        vec![
+            Lockout::new_with_confirmation_count(5, 1),
+            Lockout::new_with_confirmation_count(6, 2),
+        ],
+        // Zero confirmations.
+        vec![Lockout::new_with_confirmation_count(5, 0)],
+        // More confirmations than a tower can hold.
+        vec![Lockout::new_with_confirmation_count(5, 40)],
+    ] {
+        let tower = Tower::from_landed(keypair.pubkey(), lockouts, None, Hash::default());
+        let bytes = SavedTower::new(&tower, &keypair).unwrap().to_bytes();
+        let err = SavedTower::from_bytes(&bytes, &keypair.pubkey()).unwrap_err();
+        assert!(matches!(err, TowerError::Corrupt { .. }), "{err:?}");
+    }
+}
