@@ -175,3 +175,36 @@ fn every_verdict_is_one_audit_line() {
         lines[1]
     );
 }
+
+#[test]
+fn a_transaction_that_is_not_a_vote_is_recorded_too() {
+    let mut f = ready();
+    let identity = f.keys.identity.insecure_clone();
+    // A signed transaction whose only instruction is not the vote program's.
+    let instruction = solana_vote_interface::instruction::tower_sync(
+        &f.vote_account(),
+        &identity.pubkey(),
+        Default::default(),
+    );
+    let mut not_a_vote = instruction.clone();
+    not_a_vote.program_id = solana_pubkey::Pubkey::new_unique();
+    let tx = solana_transaction::Transaction::new_signed_with_payer(
+        &[not_a_vote],
+        Some(&identity.pubkey()),
+        &[&identity],
+        f.cluster.bank(f.cluster.tip()).unwrap().blockhash,
+    );
+    let count = |f: &Fixture| {
+        f.events
+            .iter()
+            .filter(|e| matches!(e, towerlock_audit::event::Event::Vote(_)))
+            .count()
+    };
+    let votes_before = count(&f);
+    let result = f.send(&tx);
+    assert_eq!(result, "InvalidProgramForExecution");
+    assert_eq!(count(&f), votes_before + 1, "one trail line");
+    let event = f.last_vote_event();
+    assert_eq!(event.identity, identity.pubkey().to_string());
+    assert!(event.lockouts.is_empty());
+}

@@ -671,8 +671,32 @@ impl Cluster {
         let parsed = match vote_tx::parse(tx) {
             Ok(parsed) => parsed,
             Err(rejection) => {
+                // Recorded too: the trail holds every vote transaction
+                // received, even one that is not a well-formed vote. What
+                // the message names is kept; the rest stays empty.
+                let keys = &tx.message.account_keys;
+                let signature = tx.signatures.first().copied().unwrap_or_default();
+                out.events.push(Event::Vote(VoteEvent {
+                    ts_ms: now_ms,
+                    vote_account: tx
+                        .message
+                        .instructions
+                        .first()
+                        .and_then(|ix| ix.accounts.first())
+                        .and_then(|&i| keys.get(usize::from(i)))
+                        .map(b58)
+                        .unwrap_or_default(),
+                    voter: String::new(),
+                    identity: keys.first().map(b58).unwrap_or_default(),
+                    instance: instance.unwrap_or_default(),
+                    signature: b58(&signature),
+                    lockouts: vec![],
+                    root: None,
+                    hash: String::new(),
+                    result: rejection.name(),
+                }));
                 let verdict = VoteVerdict {
-                    signature: tx.signatures.first().copied().unwrap_or_default(),
+                    signature,
                     result: Err(rejection),
                 };
                 return (verdict, out);
