@@ -849,9 +849,16 @@ async fn client_names_permission_denied() {
         // Root ignores the socket's mode: connect as `nobody` instead, with
         // this test binary running the ignored test below.
         std::fs::set_permissions(&running.ledger, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // `nobody` may not reach this binary where it was built (a build
+        // directory under a private home): run a copy from a directory it can.
+        let copy_dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(copy_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = copy_dir.path().join("admin_rpc_as_nobody");
+        std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
         let output = tokio::process::Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(std::env::current_exe().unwrap())
+            .arg(&copy)
             .args([
                 "--exact",
                 "connect_as_another_user",
