@@ -429,6 +429,17 @@ impl Lab {
     /// Starts etcd (TLS) and a cluster with `slot_ms` slots in a temporary
     /// directory (or `dir`, kept afterwards).
     pub async fn start(validator_bin: &Path, slot_ms: u64, dir: Option<PathBuf>) -> Self {
+        Self::start_with_stake(validator_bin, slot_ms, dir, 10.0).await
+    }
+
+    /// Like [`Lab::start`], our validator holding `stake_percent` of the
+    /// stake (more stake, more leader slots).
+    pub async fn start_with_stake(
+        validator_bin: &Path,
+        slot_ms: u64,
+        dir: Option<PathBuf>,
+        stake_percent: f64,
+    ) -> Self {
         let (tmp, dir) = match dir {
             Some(dir) => {
                 fs::create_dir_all(&dir).expect("create the lab directory");
@@ -449,6 +460,7 @@ impl Lab {
             slots_per_epoch: 8192,
             fork_rate: 0.02,
             synthetic: 10,
+            stake_percent,
             ..InitOptions::default()
         };
         let cluster = LabCluster::start(&dir.join("cluster"), &options).await;

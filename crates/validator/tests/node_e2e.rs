@@ -149,3 +149,47 @@ async fn admin_exit_stops_the_node_cleanly() {
     assert_eq!(status.code(), Some(0));
     assert!(!primary.ledger.join("admin.rpc").exists(), "socket removed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voting_primary_produces_its_leader_slots() {
+    // Half the stake: leader rotations come often.
+    let mut lab = Lab::start_with_stake(bin(), SLOT_MS, None, 50.0).await;
+    let mut primary = lab.spawn_validator("primary", &lab.primary_args());
+    let instance = primary.instance(WAIT).await.unwrap();
+    let until = std::time::Instant::now() + WAIT;
+    let block = loop {
+        if let Some(block) = lab
+            .cluster
+            .blocks()
+            .into_iter()
+            .find(|b| b.instance == instance)
+        {
+            break block;
+        }
+        assert!(std::time::Instant::now() < until, "no block produced");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let identity = lab.cluster.keys.identity.pubkey().to_string();
+    assert_eq!(block.leader, identity);
+    assert!(!block.duplicate);
+    // The block was fenced first: etcd's leader key names a slot at least
+    // as new.
+    let mut client = lab.etcd.client().await;
+    let leader = client
+        .get(format!("{identity}/leader"), None)
+        .await
+        .unwrap();
+    let fenced: u64 = std::str::from_utf8(leader.kvs()[0].value())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        fenced >= block.slot,
+        "fenced {fenced}, produced {}",
+        block.slot
+    );
+    drop(primary);
+    lab.cluster.stop().await;
+    let report = towerlock_audit::check_file(&lab.cluster.audit_path()).unwrap();
+    assert!(report.is_clean(), "{report}");
+}
