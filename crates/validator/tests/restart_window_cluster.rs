@@ -247,7 +247,8 @@ async fn waits_while_the_identity_leads_soon_and_returns_after_the_leader_slots(
         "ready at {slot}, before the leader slots {first_leader}..={last_of_rotation} passed"
     );
     // And promptly: within a few polls after the rotation.
-    assert!(slot <= last_of_rotation + 40, "ready only at {slot}");
+    // (2 s at 20 ms slots: a loaded machine still polls well within it.)
+    assert!(slot <= last_of_rotation + 100, "ready only at {slot}");
     // The cluster agrees that the rotation is behind us.
     let now = NodeRpc::new(cluster.url.clone()).slot().await.unwrap();
     assert!(now > last_of_rotation);
