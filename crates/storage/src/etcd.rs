@@ -289,12 +289,7 @@ impl TowerStorage for EtcdTowerStorage {
     }
 
     async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {
-        if tower.node_pubkey() != token.identity {
-            return Err(StorageError::IdentityMismatch {
-                fenced: token.identity,
-                tower: tower.node_pubkey(),
-            });
-        }
+        token.admits(tower)?;
         let key = self.key(&token.identity, "tower");
         self.fenced(
             "store tower",

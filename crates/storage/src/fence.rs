@@ -113,6 +113,21 @@ pub struct FenceToken {
     pub instance: InstanceRecord,
 }
 
+impl FenceToken {
+    /// Whether `tower` may be stored under this fence: only the fenced
+    /// identity's own tower.
+    pub fn admits(&self, tower: &SavedTower) -> Result<(), crate::StorageError> {
+        if tower.node_pubkey() == self.identity {
+            Ok(())
+        } else {
+            Err(crate::StorageError::IdentityMismatch {
+                fenced: self.identity,
+                tower: tower.node_pubkey(),
+            })
+        }
+    }
+}
+
 /// What a takeover found.
 #[derive(Debug)]
 pub struct Takeover {

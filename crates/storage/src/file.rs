@@ -179,12 +179,7 @@ impl TowerStorage for FileTowerStorage {
     }
 
     async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {
-        if tower.node_pubkey() != token.identity {
-            return Err(StorageError::IdentityMismatch {
-                fenced: token.identity,
-                tower: tower.node_pubkey(),
-            });
-        }
+        token.admits(tower)?;
         self.check_fence(token)?;
         self.write_durably(&token.identity, tower.to_bytes())
             .await?;

@@ -160,12 +160,7 @@ impl TowerStorage for MemoryTowerStorage {
     }
 
     async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {
-        if tower.node_pubkey() != token.identity {
-            return Err(StorageError::IdentityMismatch {
-                fenced: token.identity,
-                tower: tower.node_pubkey(),
-            });
-        }
+        token.admits(tower)?;
         let bytes = tower.to_bytes();
         self.fenced(token, |entry, _| entry.tower = Some(bytes))
     }
