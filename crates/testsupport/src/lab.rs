@@ -440,6 +440,23 @@ impl Lab {
         dir: Option<PathBuf>,
         stake_percent: f64,
     ) -> Self {
+        let options = InitOptions {
+            slot_ms,
+            slots_per_epoch: 8192,
+            fork_rate: 0.02,
+            synthetic: 10,
+            stake_percent,
+            ..InitOptions::default()
+        };
+        Self::start_with(validator_bin, dir, options).await
+    }
+
+    /// Like [`Lab::start`], with the cluster's genesis options.
+    pub async fn start_with(
+        validator_bin: &Path,
+        dir: Option<PathBuf>,
+        options: InitOptions,
+    ) -> Self {
         let (tmp, dir) = match dir {
             Some(dir) => {
                 fs::create_dir_all(&dir).expect("create the lab directory");
@@ -455,14 +472,6 @@ impl Lab {
             }
         };
         let etcd = EtcdProcess::start().await;
-        let options = InitOptions {
-            slot_ms,
-            slots_per_epoch: 8192,
-            fork_rate: 0.02,
-            synthetic: 10,
-            stake_percent,
-            ..InitOptions::default()
-        };
         let cluster = LabCluster::start(&dir.join("cluster"), &options).await;
         Self {
             etcd,
