@@ -15,6 +15,9 @@
 //!
 //! If `etcd` is not on PATH, starting panics with how to install it: these
 //! tests never skip.
+//!
+//! [`lab`] puts the whole system together (etcd, a local cluster, validator
+//! processes) for end-to-end tests, `towerlock drill` and the benchmarks.
 
 pub mod lab;
 
