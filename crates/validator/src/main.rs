@@ -22,7 +22,7 @@ use towerlock_storage::{EtcdTowerStorage, FileTowerStorage, TowerStorage};
 use towerlock_validator::{
     admin::{self, keypair::read_keypair_file, AdminCommand, AdminServer, NodeStatus, Role},
     metrics::Metrics,
-    node::{self, NodeConfig, NodeExit, NodeHandle, Published, UnavailablePolicy},
+    node::{self, NodeConfig, NodeHandle, Published, UnavailablePolicy},
     restart_window::{self, WaitForRestartWindowArgs},
 };
 use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
@@ -243,7 +243,7 @@ async fn run_node(
         }
     };
 
-    let shutdown = tokio_util_shutdown();
+    let shutdown = shutdown_on_signals();
     let (published_tx, published_rx) = watch::channel(Published {
         status: NodeStatus {
             slot: 0,
@@ -343,7 +343,7 @@ async fn run_node(
         commands_rx,
         published_tx,
         metrics,
-        shutdown.clone().signalled(),
+        shutdown.clone().wait(),
     )
     .await;
     shutdown.trigger();
@@ -351,11 +351,7 @@ async fn run_node(
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(exit) => {
-            let message = match &exit {
-                NodeExit::LockLost { .. } | NodeExit::DuplicateInstance { .. } => exit.to_string(),
-                _ => format!("{exit}"),
-            };
-            eprintln!("error: {message}");
+            eprintln!("error: {exit}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -365,7 +361,7 @@ async fn run_node(
 #[derive(Clone)]
 struct Shutdown(watch::Sender<bool>);
 
-fn tokio_util_shutdown() -> Shutdown {
+fn shutdown_on_signals() -> Shutdown {
     let (tx, _) = watch::channel(false);
     let shutdown = Shutdown(tx);
     let on_signal = shutdown.clone();
@@ -390,10 +386,5 @@ impl Shutdown {
     async fn wait(self) {
         let mut rx = self.0.subscribe();
         let _ = rx.wait_for(|stop| *stop).await;
-    }
-
-    /// Like `wait`, for the node: resolves on a signal.
-    fn signalled(self) -> impl std::future::Future<Output = ()> {
-        self.wait()
     }
 }

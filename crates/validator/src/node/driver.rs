@@ -22,7 +22,7 @@ use towerlock_cluster::{
     },
     client::{ClientError, RpcClient, Subscription},
 };
-use towerlock_storage::{FenceToken, StorageError, TowerStorage};
+use towerlock_storage::{FenceToken, InstanceRecord, StorageError, TowerStorage};
 use towerlock_tower::{Lockout, Recorded, SavedTower, Slot, Tower};
 
 use super::{
@@ -64,15 +64,21 @@ pub struct NodeConfig {
 /// Why the node stopped (other than an orderly exit).
 #[derive(Debug, thiserror::Error)]
 pub enum NodeExit {
+    /// Another instance took the fence (agave's message).
     #[error("Lost etcd instance lock for {identity}: taken over by {by}")]
     LockLost { identity: Pubkey, by: String },
+    /// Another instance published this identity with a newer outset.
     #[error("duplicate running instances of the same validator node: {identity}")]
     DuplicateInstance { identity: Pubkey },
+    /// A store failed and the policy is to exit (agave's message).
     #[error("Unable to save tower to storage: {reason}")]
     StorageUnavailable { reason: String },
+    /// A condition the node cannot run with (a refused start-up check, a
+    /// tower that cannot be used); the message says what to do.
     #[error("{0}")]
-    Startup(String),
-    #[error("lost the connection to the cluster: {0}")]
+    Fatal(String),
+    /// The cluster could not be reached or used.
+    #[error("cannot use the cluster: {0}")]
     Cluster(String),
 }
 
@@ -215,7 +221,12 @@ pub async fn run(
     .await
     .ok()
     .and_then(|v| v.as_u64())
-    .ok_or_else(|| NodeExit::Cluster(format!("no answer from {}", config.cluster_url)))?;
+    .ok_or_else(|| {
+        NodeExit::Cluster(format!(
+            "no answer to getSlot from {} (is the cluster running, and is --entrypoint its RPC address?)",
+            config.cluster_url
+        ))
+    })?;
     let ws_url = config.cluster_url.replacen("http", "ws", 1);
     let mut banks = bounded(
         "bank subscription",
@@ -335,11 +346,11 @@ async fn check_vote_account(
         .flatten()
         .find(|a| a["votePubkey"] == vote_account.to_string());
     match found {
-        None => Err(NodeExit::Startup(format!(
+        None => Err(NodeExit::Fatal(format!(
             "vote account {vote_account} does not exist in the cluster"
         ))),
         Some(account) if account["nodePubkey"] != identity.to_string() => {
-            Err(NodeExit::Startup(format!(
+            Err(NodeExit::Fatal(format!(
                 "vote account {vote_account} belongs to node {}, not to this identity {identity}; a secondary needs --no-check-vote-account",
                 account["nodePubkey"].as_str().unwrap_or("?")
             )))
@@ -419,10 +430,12 @@ impl Node {
                     return Ok(());
                 }
                 Err(err) => {
-                    return Err(NodeExit::Startup(format!(
-                    "cannot take over the tower of {}: {err} (the stored tower was left untouched)",
-                    self.pubkey()
-                )))
+                    let identity = self.pubkey();
+                    return Err(NodeExit::Fatal(format!(
+                        "cannot take over the tower of {identity}: {err}; the stored tower and the fence were left untouched \
+                         (inspect it with `towerlock tower show --identity {identity}` and the etcd flags; \
+                         replace it with `towerlock tower import --force`)"
+                    )));
                 }
             },
             Err(reason) => {
@@ -525,14 +538,11 @@ impl Node {
         }
     }
 
-    fn lock_lost(&self, err: StorageError) -> NodeExit {
+    fn lock_lost(&self, identity: Pubkey, by: &InstanceRecord) -> NodeExit {
         self.metrics.store_failed("lock_lost");
-        match err {
-            StorageError::LockLost { identity, by } => NodeExit::LockLost {
-                identity,
-                by: by.to_string(),
-            },
-            other => NodeExit::Startup(other.to_string()),
+        NodeExit::LockLost {
+            identity,
+            by: by.to_string(),
         }
     }
 
@@ -564,26 +574,25 @@ impl Node {
             // From here on this slot is ours or lost: never fence or submit
             // it again (a retried submission could be a second block).
             Ok(_) => self.produced = Some(slot),
-            Err(err @ StorageError::LockLost { .. }) => return Err(self.lock_lost(err)),
+            Err(StorageError::LockLost { identity, by }) => {
+                return Err(self.lock_lost(identity, &by))
+            }
             Err(err @ StorageError::Unavailable { .. }) => {
                 self.skipped_count += 1;
                 self.metrics.leader_slots_skipped.fetch_add(1, Relaxed);
                 return self.handle_unavailable(err);
             }
-            Err(err) => return Err(NodeExit::Startup(err.to_string())),
+            Err(err) => return Err(NodeExit::Fatal(err.to_string())),
         }
+        // Build on our own fork: the vote just made (or the newest bank
+        // descending from it).
         let parent = match &self.activity {
-            Activity::Voting { tower, .. } | Activity::SkipVote { tower, .. } => {
-                match choose_vote(tower, &self.forks) {
-                    VoteChoice::Vote { slot } => slot,
-                    _ => tower
-                        .last_voted_slot()
-                        .and_then(|s| self.forks.newest_descendant(s))
-                        .unwrap_or(self.forks.tip),
-                }
-            }
-            _ => self.forks.tip,
-        };
+            Activity::Voting { tower, .. } | Activity::SkipVote { tower, .. } => tower
+                .last_voted_slot()
+                .and_then(|s| self.forks.newest_descendant(s)),
+            _ => None,
+        }
+        .unwrap_or(self.forks.tip);
         let mut block_id = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut block_id);
         let block = SubmitBlock::new_signed(
@@ -636,12 +645,14 @@ impl Node {
         };
         let pending = PendingVote::new(slot, recorded.tower_sync, bank.blockhash);
         let saved = SavedTower::new(tower, &self.identity)
-            .map_err(|e| NodeExit::Startup(format!("cannot sign the tower: {e}")))?;
+            .map_err(|e| NodeExit::Fatal(format!("cannot sign the tower: {e}")))?;
         let root = tower.root();
         let started = Instant::now();
         let stored = match self.storage.store(&token, &saved).await {
             Ok(stored) => stored,
-            Err(err @ StorageError::LockLost { .. }) => return Err(self.lock_lost(err)),
+            Err(StorageError::LockLost { identity, by }) => {
+                return Err(self.lock_lost(identity, &by))
+            }
             Err(err @ StorageError::Unavailable { .. }) => {
                 self.make_skip_vote();
                 return self.handle_unavailable(err);

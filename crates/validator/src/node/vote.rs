@@ -21,7 +21,6 @@ pub struct PendingVote {
 #[derive(Debug)]
 pub struct SendableVote {
     pub slot: Slot,
-    pub stored: Stored,
     tower_sync: TowerSync,
     blockhash: Hash,
 }
@@ -35,11 +34,11 @@ impl PendingVote {
         }
     }
 
-    /// The store succeeded: the vote may leave.
-    pub fn stored(self, stored: Stored) -> SendableVote {
+    /// The store succeeded: the vote may leave. (The receipt is the proof;
+    /// only storage can make one.)
+    pub fn stored(self, _receipt: Stored) -> SendableVote {
         SendableVote {
             slot: self.slot,
-            stored,
             tower_sync: self.tower_sync,
             blockhash: self.blockhash,
         }
