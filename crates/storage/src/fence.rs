@@ -142,10 +142,10 @@ pub struct Takeover {
     pub last_leader_slot: Option<u64>,
 }
 
-/// Receipt of a successful fenced write. Only storage can make one, so a vote
-/// built from it was certainly persisted first.
+/// Receipt of a successful fenced write. Only storage can make one, and it
+/// cannot be copied, so each vote built from one was persisted first.
 #[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Stored {
     /// The storage revision of the write.
     pub revision: i64,
