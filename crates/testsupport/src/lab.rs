@@ -159,10 +159,7 @@ impl LabCluster {
     /// Banks strictly between two slots: the slots a vote account could
     /// have voted on between two votes.
     pub fn banks_between(&self, after: u64, before: u64) -> usize {
-        self.events()
-            .iter()
-            .filter(|e| matches!(e, Event::Bank(b) if b.slot > after && b.slot < before))
-            .count()
+        banks_between(&self.events(), after, before)
     }
 
     /// Votable slots missed across a switch from `old` to `new`: banks
@@ -248,6 +245,14 @@ pub fn read_events(path: &Path) -> Vec<Event> {
         .lines()
         .filter_map(|line| Event::from_line(line).ok())
         .collect()
+}
+
+/// Banks in `events` strictly between two slots, on every fork.
+pub fn banks_between(events: &[Event], after: u64, before: u64) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::Bank(b) if b.slot > after && b.slot < before))
+        .count()
 }
 
 /// The slot a vote is for: the newest slot of its lockouts.
@@ -342,6 +347,36 @@ impl ValidatorProcess {
             .find_map(|w| w.strip_prefix("instance="))
             .map(str::to_string)
             .ok_or_else(|| format!("no instance in {line:?}"))
+    }
+
+    /// Waits until the admin RPC serves requests that need a running node
+    /// (it answers "retry once start up is complete" until then).
+    pub async fn wait_ready(&mut self, deadline: Duration) -> Result<(), String> {
+        let until = Instant::now() + deadline;
+        while !self.admin(&["contact-info"]).await.status.success() {
+            if Instant::now() >= until || self.try_status().is_some() {
+                return Err(format!(
+                    "{}: the admin RPC never became ready (exit: {:?})\n--- log tail ---\n{}",
+                    self.name,
+                    self.status,
+                    crate::log_tail(&self.log, 30)
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// After `set-identity`: the last voted slot of the tower the node
+    /// loaded (`identity switched … last_vote=Some(N)` in its log).
+    pub async fn loaded_last_vote(&mut self, deadline: Duration) -> Result<Option<u64>, String> {
+        let line = self.wait_for_log("identity switched", deadline).await?;
+        Ok(line.find("last_vote=Some(").and_then(|start| {
+            line[start + "last_vote=Some(".len()..]
+                .split(')')
+                .next()
+                .and_then(|n| n.parse().ok())
+        }))
     }
 
     fn try_status(&mut self) -> Option<ExitStatus> {
@@ -528,6 +563,20 @@ impl Lab {
         ];
         args.extend(self.common());
         args
+    }
+
+    /// Starts the seed's secondary as `name` and waits until it replays as a
+    /// hot spare and its admin RPC is ready; returns it with its instance id.
+    pub async fn start_hot_spare(
+        &self,
+        name: &str,
+        deadline: Duration,
+    ) -> Result<(ValidatorProcess, String), String> {
+        let mut spare = self.spawn_validator(name, &self.secondary_args());
+        let instance = spare.instance(deadline).await?;
+        spare.wait_for_log("hot spare", deadline).await?;
+        spare.wait_ready(deadline).await?;
+        Ok((spare, instance))
     }
 
     /// Starts a validator whose ledger is `<lab>/<name>`.

@@ -54,24 +54,15 @@ async fn start_primary(lab: &Lab, args: &[String]) -> (ValidatorProcess, String)
 }
 
 async fn start_hot_spare(lab: &Lab, name: &str) -> (ValidatorProcess, String) {
-    let mut secondary = lab.spawn_validator(name, &lab.secondary_args());
-    let instance = secondary.instance(WAIT).await.unwrap();
-    secondary.wait_for_log("hot spare", WAIT).await.unwrap();
-    // Running as far as the admin RPC is concerned (it answers "retry once
-    // start up is complete" until then).
-    let until = std::time::Instant::now() + WAIT;
-    while !secondary.admin(&["contact-info"]).await.status.success() {
-        assert!(std::time::Instant::now() < until, "admin RPC never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (secondary, instance)
+    lab.start_hot_spare(name, WAIT).await.unwrap()
 }
 
-/// The last voted slot of the tower the new holder loaded, from its log.
+/// The last voted slot of the tower the new holder loaded.
 async fn loaded_last_vote(node: &mut ValidatorProcess) -> u64 {
-    let line = node.wait_for_log("identity switched", WAIT).await.unwrap();
-    let start = line.find("last_vote=Some(").expect("a tower with votes") + 15;
-    line[start..].split(')').next().unwrap().parse().unwrap()
+    node.loaded_last_vote(WAIT)
+        .await
+        .unwrap()
+        .expect("a tower with votes")
 }
 
 async fn audit_clean(lab: &mut Lab) -> towerlock_audit::Report {
@@ -351,11 +342,7 @@ async fn set_identity_refusals_leave_the_node_unchanged() {
     };
     let mut voterless = lab.spawn_validator("voterless", &args);
     voterless.wait_for_log("hot spare", WAIT).await.unwrap();
-    let until = std::time::Instant::now() + WAIT;
-    while !voterless.admin(&["contact-info"]).await.status.success() {
-        assert!(std::time::Instant::now() < until);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    voterless.wait_ready(WAIT).await.unwrap();
     let out = voterless.admin(&["set-identity", identity]).await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -25,7 +25,7 @@ use towerlock_cluster::{
     api::{BankNotification, BANK_SUBSCRIBE},
     client::Subscription,
 };
-use towerlock_testsupport::lab::{Lab, ValidatorProcess};
+use towerlock_testsupport::lab::{banks_between, voted_slot, Lab, ValidatorProcess};
 
 use super::bench::{print_header, print_row, Samples};
 
@@ -171,12 +171,16 @@ impl BenchFailoverArgs {
             bail!("the primary never voted\n{}", tail(&holder));
         }
         eprintln!("starting the secondary (hot spare)…");
-        let (mut spare, mut spare_instance) = start_hot_spare(lab, "node-1", wait).await?;
+        let (mut spare, mut spare_instance) = lab
+            .start_hot_spare("node-1", wait)
+            .await
+            .map_err(|e| anyhow!(e))?;
 
         let mut rounds = Vec::new();
         for round in 0..self.failovers as usize {
             // Steady state: the holder votes, the spare replays.
-            wait_for_more_votes(lab, &holder_instance, 3, wait)
+            lab.cluster
+                .wait_for_more_votes(&holder_instance, 3, wait)
                 .await
                 .map_err(|e| anyhow!("{e}\n{}", tail(&holder)))?;
             // Call at a different point of the slot each round (a low-
@@ -211,7 +215,7 @@ impl BenchFailoverArgs {
                     String::from_utf8_lossy(&out.stderr).trim()
                 );
             }
-            let loaded = loaded_last_vote(&mut spare, wait).await?;
+            let loaded = spare.loaded_last_vote(wait).await.map_err(|e| anyhow!(e))?;
 
             // (b) the first vote of the new holder the cluster received (the
             // spare never voted before; accepted or not).
@@ -228,7 +232,7 @@ impl BenchFailoverArgs {
                 .wait_for_vote(&spare_instance, before_ms.saturating_sub(1), wait)
                 .await
                 .ok_or_else(|| anyhow!("no vote of {} was accepted", spare.name))?;
-            let new_first = last_slot(&first_accepted);
+            let new_first = voted_slot(&first_accepted);
 
             // (c) the first bank whose vote-account state has it.
             let landed = wait_for(wait, || {
@@ -266,19 +270,22 @@ impl BenchFailoverArgs {
             }
 
             let votes = lab.cluster.votes();
-            let old: Vec<&VoteEvent> = accepted(&votes, &holder_instance);
+            let old: Vec<&VoteEvent> = votes
+                .iter()
+                .filter(|v| v.instance == holder_instance && v.result == "ok")
+                .collect();
             let old_last = old
                 .iter()
-                .map(|v| last_slot(v))
+                .map(|v| voted_slot(v))
                 .max()
                 .context("the old holder has no accepted vote")?;
             let old_votes_past_loaded = old
                 .iter()
-                .filter(|v| loaded.is_none_or(|l| last_slot(v) > l))
+                .filter(|v| loaded.is_none_or(|l| voted_slot(v) > l))
                 .count();
             let missed = banks_between(&events, old_last, new_first);
             // The node's own share: its first vote after the bank it is for.
-            let first_sent_slot = last_slot(&first_sent);
+            let first_sent_slot = voted_slot(&first_sent);
             let vote_after_bank_ms = events
                 .iter()
                 .find_map(|e| match e {
@@ -321,7 +328,10 @@ impl BenchFailoverArgs {
             if round + 1 < self.failovers as usize {
                 // The old holder's machine comes back as the hot spare.
                 let name = format!("node-{}", round + 2);
-                let (next, next_instance) = start_hot_spare(lab, &name, wait).await?;
+                let (next, next_instance) = lab
+                    .start_hot_spare(&name, wait)
+                    .await
+                    .map_err(|e| anyhow!(e))?;
                 holder = std::mem::replace(&mut spare, next);
                 holder_instance = std::mem::replace(&mut spare_instance, next_instance);
             }
@@ -475,63 +485,6 @@ impl BenchFailoverArgs {
     }
 }
 
-/// Starts a hot spare with the seed's secondary command line and waits until
-/// its admin RPC accepts `set-identity` (it answers "retry once start up is
-/// complete" until then).
-async fn start_hot_spare(
-    lab: &Lab,
-    name: &str,
-    wait: Duration,
-) -> anyhow::Result<(ValidatorProcess, String)> {
-    let mut spare = lab.spawn_validator(name, &lab.secondary_args());
-    let instance = spare.instance(wait).await.map_err(|e| anyhow!(e))?;
-    spare
-        .wait_for_log("hot spare", wait)
-        .await
-        .map_err(|e| anyhow!(e))?;
-    let until = Instant::now() + wait;
-    while !spare.admin(&["contact-info"]).await.status.success() {
-        if Instant::now() >= until {
-            bail!("{name}: the admin RPC never became ready\n{}", tail(&spare));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok((spare, instance))
-}
-
-/// The last voted slot of the tower the new holder loaded, from its log
-/// (`identity switched … last_vote=Some(N)`).
-async fn loaded_last_vote(
-    node: &mut ValidatorProcess,
-    wait: Duration,
-) -> anyhow::Result<Option<u64>> {
-    let line = node
-        .wait_for_log("identity switched", wait)
-        .await
-        .map_err(|e| anyhow!(e))?;
-    Ok(line.find("last_vote=Some(").and_then(|start| {
-        line[start + 15..]
-            .split(')')
-            .next()
-            .and_then(|n| n.parse().ok())
-    }))
-}
-
-/// Waits until `instance` has `n` more accepted votes than now.
-async fn wait_for_more_votes(
-    lab: &Lab,
-    instance: &str,
-    n: usize,
-    wait: Duration,
-) -> anyhow::Result<()> {
-    let before = accepted(&lab.cluster.votes(), instance).len();
-    wait_for(wait, || {
-        (accepted(&lab.cluster.votes(), instance).len() >= before + n).then_some(())
-    })
-    .await
-    .ok_or_else(|| anyhow!("{instance} stopped voting"))
-}
-
 /// Polls `check` every 20 ms until it yields something or `wait` passes.
 async fn wait_for<T>(wait: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let until = Instant::now() + wait;
@@ -544,26 +497,6 @@ async fn wait_for<T>(wait: Duration, mut check: impl FnMut() -> Option<T>) -> Op
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn accepted<'a>(votes: &'a [VoteEvent], instance: &str) -> Vec<&'a VoteEvent> {
-    votes
-        .iter()
-        .filter(|v| v.instance == instance && v.result == "ok")
-        .collect()
-}
-
-fn last_slot(vote: &VoteEvent) -> u64 {
-    vote.lockouts.last().map_or(0, |l| l.0)
-}
-
-/// Bank slots strictly between two slots, on every fork: the votes the
-/// account could have had.
-fn banks_between(events: &[Event], after: u64, before: u64) -> usize {
-    events
-        .iter()
-        .filter(|e| matches!(e, Event::Bank(b) if b.slot > after && b.slot < before))
-        .count()
 }
 
 fn tail(node: &ValidatorProcess) -> String {

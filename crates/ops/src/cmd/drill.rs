@@ -56,21 +56,6 @@ fn missed_slots(lab: &Lab, old: &str, new: &str, since_ms: u64) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-async fn ready(node: &mut ValidatorProcess) -> anyhow::Result<()> {
-    let until = Instant::now() + WAIT;
-    while !node.admin(&["contact-info"]).await.status.success() {
-        if Instant::now() > until || !node.is_running() {
-            bail!(
-                "{} never became ready:\n{}",
-                node.name,
-                towerlock_testsupport::log_tail(&node.log, 20)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
 async fn start(
     lab: &Lab,
     name: &str,
@@ -82,7 +67,7 @@ async fn start(
     node.wait_for_log(expect, WAIT)
         .await
         .map_err(anyhow::Error::msg)?;
-    ready(&mut node).await?;
+    node.wait_ready(WAIT).await.map_err(anyhow::Error::msg)?;
     Ok((node, instance))
 }
 
