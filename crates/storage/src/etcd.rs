@@ -190,7 +190,7 @@ impl EtcdTowerStorage {
                 _ => None,
             })
             .map(|bytes| InstanceRecord::from_bytes(&bytes))
-            .unwrap_or_else(|| InstanceRecord::from_bytes(b"(instance key deleted)"));
+            .unwrap_or_else(InstanceRecord::gone);
         Err(StorageError::LockLost {
             identity: token.identity,
             by: Box::new(by),

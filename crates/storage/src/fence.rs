@@ -92,6 +92,20 @@ impl InstanceRecord {
     }
 }
 
+impl InstanceRecord {
+    /// Stands for a fence holder whose instance key no longer exists (deleted
+    /// by an operator or a tool); any token for it is void.
+    pub fn gone() -> Self {
+        Self {
+            id: InstanceId([0; 16]),
+            host: "(no instance: the key was deleted)".into(),
+            pid: 0,
+            version: String::new(),
+            started_at_ms: 0,
+        }
+    }
+}
+
 impl fmt::Display for InstanceRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
