@@ -113,7 +113,7 @@ impl MemoryTowerStorage {
                     other
                         .as_ref()
                         .map(|(_, holder)| holder.clone())
-                        .unwrap_or_else(|| token.instance.clone()),
+                        .unwrap_or_else(InstanceRecord::gone),
                 ),
             }),
         }
