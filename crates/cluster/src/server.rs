@@ -241,8 +241,11 @@ impl Server {
         let snapshot = shared.cluster.lock().expect("cluster lock").snapshot();
         write_snapshot(&self.dir, &snapshot)?;
         drop(shared);
-        writer
-            .join()
+        // The writer ends once the last connection task has let go of the
+        // trail; wait for it off the runtime's worker threads.
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .map_err(|_| ServerError::Audit("the writer panicked".into()))?
             .map_err(|_| ServerError::Audit("the writer panicked".into()))?
             .map_err(|e| ServerError::Audit(e.to_string()))?;
         Ok(report)
@@ -370,18 +373,28 @@ fn notification(kind: Kind, id: u64, result: Value) -> Message {
 /// One websocket connection: JSON-RPC subscribe/unsubscribe calls in,
 /// notifications out.
 async fn subscriptions(shared: Arc<Shared>, mut socket: WebSocket) {
+    let mut stop = shared.shutdown.clone();
+    // Stopping wins even over a send to a subscriber that stopped reading:
+    // a stalled client must not hold up the server's shutdown.
+    tokio::select! {
+        _ = stopped(&mut stop) => {}
+        _ = serve_subscriptions(&shared, &mut socket) => return,
+    }
+    let _ = tokio::time::timeout(
+        Duration::from_millis(100),
+        socket.send(Message::Close(None)),
+    )
+    .await;
+}
+
+async fn serve_subscriptions(shared: &Shared, socket: &mut WebSocket) {
     static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut rx = shared.notifications.subscribe();
-    let mut stop = shared.shutdown.clone();
     let mut subs: HashMap<u64, Kind> = HashMap::new();
     // Banks up to this slot were sent by a subscription's replay.
     let mut replayed_up_to: HashMap<u64, u64> = HashMap::new();
     loop {
         tokio::select! {
-            _ = stopped(&mut stop) => {
-                let _ = socket.send(Message::Close(None)).await;
-                return;
-            }
             incoming = socket.recv() => {
                 let text = match incoming {
                     Some(Ok(Message::Text(text))) => text,
@@ -408,7 +421,7 @@ async fn subscriptions(shared: Arc<Shared>, mut socket: WebSocket) {
                 if let Some(kind) = kind {
                     let sub = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     replies.push(Message::Text(json!({"jsonrpc":"2.0","result":sub,"id":id}).to_string().into()));
-                    if let Some(last) = replay(&shared, kind, sub, &mut replies) {
+                    if let Some(last) = replay(shared, kind, sub, &mut replies) {
                         replayed_up_to.insert(sub, last);
                     }
                     subs.insert(sub, kind);

@@ -101,7 +101,9 @@ async fn blocks_gossip_streams_trail_and_resume() {
     let slot: serde_json::Value = within("slot notification", slots.next()).await.unwrap();
     assert!(slot["slot"].is_u64() && slot["parent"].is_u64() && slot["root"].is_u64());
 
-    // Our next leader slot, some slots ahead (this epoch or the next).
+    // One of our leader slots a little ahead (this epoch or the next), and
+    // the current tip as parent: near enough that the root cannot pass the
+    // parent before the slot, far enough to submit in time.
     let processed = || async {
         cluster
             .rpc
@@ -111,29 +113,42 @@ async fn blocks_gossip_streams_trail_and_resume() {
             .as_u64()
             .unwrap()
     };
-    let now = processed().await;
-    let mut leader_slot = None;
-    for epoch_first in [now / 64 * 64, now / 64 * 64 + 64] {
-        let schedule = cluster
-            .rpc
-            .call(
-                "getLeaderSchedule",
-                json!([epoch_first, {"identity": identity}]),
-            )
-            .await
-            .unwrap();
-        let ours = schedule[&identity].as_array().cloned().unwrap_or_default();
-        leader_slot = ours
-            .iter()
-            .map(|s| epoch_first + s.as_u64().unwrap())
-            .find(|s| *s > now + 16);
-        if leader_slot.is_some() {
-            break;
+    let ours_after = |now: u64| {
+        let rpc = &cluster.rpc;
+        let identity = &identity;
+        async move {
+            let mut ours = vec![];
+            for epoch_first in [now / 64 * 64, now / 64 * 64 + 64] {
+                let schedule = rpc
+                    .call(
+                        "getLeaderSchedule",
+                        json!([epoch_first, {"identity": identity}]),
+                    )
+                    .await
+                    .unwrap();
+                ours.extend(
+                    schedule[identity]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|s| epoch_first + s.as_u64().unwrap()),
+                );
+            }
+            ours.into_iter().find(|s| *s > now + 8)
         }
-    }
-    let leader_slot = leader_slot.expect("a leader slot for 30% of the stake");
-    let parent = processed().await;
-    assert!(parent < leader_slot);
+    };
+    let (leader_slot, parent) = within("a leader slot of ours near the tip", async {
+        loop {
+            let now = processed().await;
+            let next = ours_after(now).await.expect("30% of the stake leads");
+            if next <= now + 24 {
+                return (next, now);
+            }
+            let _: serde_json::Value = slots.next().await.unwrap();
+        }
+    })
+    .await;
     let block = SubmitBlock::new_signed(
         &keys.identity,
         leader_slot,
