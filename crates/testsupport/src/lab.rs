@@ -130,6 +130,22 @@ impl LabCluster {
         }
     }
 
+    /// Waits until a bank frozen after `after_ms` lands in the trail; returns
+    /// its slot.
+    pub async fn wait_for_bank(&self, after_ms: u64, deadline: Duration) -> Option<u64> {
+        let until = Instant::now() + deadline;
+        loop {
+            let bank = self.events().into_iter().find_map(|e| match e {
+                Event::Bank(b) if b.ts_ms > after_ms => Some(b.slot),
+                _ => None,
+            });
+            if bank.is_some() || Instant::now() >= until {
+                return bank;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Accepted votes sent by `instance`, in trail order.
     pub fn accepted_votes(&self, instance: &str) -> Vec<VoteEvent> {
         self.votes()

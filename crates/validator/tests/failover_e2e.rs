@@ -157,6 +157,13 @@ async fn a_frozen_primary_cannot_vote_or_produce_after_the_takeover() {
     let (mut secondary, b) = start_hot_spare(&lab, "secondary").await;
 
     primary.pause();
+    // A bank reaches the frozen primary before the takeover's gossip does:
+    // thawed, it handles that bank first and meets the fence on its vote.
+    let paused_at = now_ms();
+    lab.cluster
+        .wait_for_bank(paused_at, WAIT)
+        .await
+        .expect("the cluster goes on");
     set_identity(&lab, &secondary).await;
     let loaded = loaded_last_vote(&mut secondary).await;
     wait_for_more_votes(&lab, &b, 5).await;
