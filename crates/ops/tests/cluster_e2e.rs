@@ -41,7 +41,20 @@ async fn init(dir: &Path, extra: &[&str]) -> std::process::Output {
 async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cluster");
-    let out = init(&dir, &["--epoch-slots", "64", "--synthetic", "10"]).await;
+    // No minor forks: a vote for a tip that a fork abandons never lands,
+    // which is right but not what this test is about.
+    let out = init(
+        &dir,
+        &[
+            "--epoch-slots",
+            "64",
+            "--synthetic",
+            "10",
+            "--fork-rate",
+            "0",
+        ],
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -122,9 +135,12 @@ async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
                 )
                 .await
                 .unwrap();
-            let landed = accounts["current"]
-                .as_array()
-                .and_then(|a| a.first())
+            // Current, or delinquent if this test was held up for long.
+            let landed = ["current", "delinquent"]
+                .iter()
+                .filter_map(|k| accounts[k].as_array())
+                .flatten()
+                .find(|a| a["votePubkey"] == vote_account.to_string())
                 .map(|a| a["lastVote"].as_u64().unwrap());
             if landed == Some(bank.slot) {
                 break;
