@@ -42,7 +42,13 @@ async fn node_rpc_and_metrics_report_a_voting_primary() {
     let instance = primary.instance(WAIT).await.unwrap();
     let rpc_line = primary.wait_for_log("node RPC", WAIT).await.unwrap();
     let metrics_line = primary.wait_for_log(" metrics", WAIT).await.unwrap();
-    let vote = lab.cluster.wait_for_vote(&instance, 0, WAIT).await.unwrap();
+    let first = lab.cluster.wait_for_vote(&instance, 0, WAIT).await.unwrap();
+    // A second vote: the node has finished with the first (sent, counted).
+    let vote = lab
+        .cluster
+        .wait_for_vote(&instance, first.ts_ms, WAIT)
+        .await
+        .unwrap();
     let voted = vote.lockouts.last().unwrap().0;
 
     let rpc = RpcClient::new(format!("http://{}", field(&rpc_line, "addr")));

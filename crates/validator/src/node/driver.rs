@@ -673,6 +673,8 @@ impl Node {
         self.last_vote_slot = Some(slot);
         self.metrics.last_vote_slot.store(slot, Relaxed);
         self.metrics.root_slot.store(root.unwrap_or(0), Relaxed);
+        // Whoever sees the vote land must not find a status older than it.
+        self.publish_status();
         match bounded(
             "sendTransaction",
             self.rpc.send_transaction(&tx, Some(&self.instance), false),

@@ -100,13 +100,15 @@ async fn handle(State(state): State<RpcState>, body: Bytes) -> (StatusCode, Stri
             Some(n) if n <= state.max_behind && state.published.borrow().caught_up => {
                 ok(&id, json!("ok"))
             }
-            Some(n) => error(
+            Some(n) if n > state.max_behind => error(
                 &id,
                 -32005,
                 format!("Node is behind by {n} slots"),
                 Some(json!({ "numSlotsBehind": n })),
             ),
-            None => error(
+            // Not caught up yet (though near the tip), or the cluster did
+            // not answer.
+            _ => error(
                 &id,
                 -32005,
                 "Node is unhealthy".into(),
