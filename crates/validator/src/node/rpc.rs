@@ -59,11 +59,38 @@ async fn behind(state: &RpcState) -> Option<u64> {
     Some(theirs.saturating_sub(ours))
 }
 
+/// The node's health, as agave names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Ok,
+    Behind {
+        slots: u64,
+    },
+    /// Not caught up yet, or the cluster did not answer.
+    Unknown,
+}
+
+impl Health {
+    fn judge(behind: Option<u64>, caught_up: bool, max_behind: u64) -> Self {
+        match behind {
+            Some(slots) if slots > max_behind => Health::Behind { slots },
+            Some(_) if caught_up => Health::Ok,
+            _ => Health::Unknown,
+        }
+    }
+
+    async fn of(state: &RpcState) -> Self {
+        let behind = behind(state).await;
+        let caught_up = state.published.borrow().caught_up;
+        Self::judge(behind, caught_up, state.max_behind)
+    }
+}
+
 async fn health(State(state): State<RpcState>) -> &'static str {
-    match behind(&state).await {
-        Some(n) if n <= state.max_behind && state.published.borrow().caught_up => "ok",
-        Some(_) => "behind",
-        None => "unknown",
+    match Health::of(&state).await {
+        Health::Ok => "ok",
+        Health::Behind { .. } => "behind",
+        Health::Unknown => "unknown",
     }
 }
 
@@ -96,19 +123,15 @@ async fn handle(State(state): State<RpcState>, body: Bytes) -> (StatusCode, Stri
                     "feature-set": towerlock_cluster::api::FEATURE_SET,
                     "towerlock": env!("CARGO_PKG_VERSION") }),
         ),
-        "getHealth" => match behind(&state).await {
-            Some(n) if n <= state.max_behind && state.published.borrow().caught_up => {
-                ok(&id, json!("ok"))
-            }
-            Some(n) if n > state.max_behind => error(
+        "getHealth" => match Health::of(&state).await {
+            Health::Ok => ok(&id, json!("ok")),
+            Health::Behind { slots } => error(
                 &id,
                 -32005,
-                format!("Node is behind by {n} slots"),
-                Some(json!({ "numSlotsBehind": n })),
+                format!("Node is behind by {slots} slots"),
+                Some(json!({ "numSlotsBehind": slots })),
             ),
-            // Not caught up yet (though near the tip), or the cluster did
-            // not answer.
-            _ => error(
+            Health::Unknown => error(
                 &id,
                 -32005,
                 "Node is unhealthy".into(),
@@ -127,4 +150,28 @@ async fn handle(State(state): State<RpcState>, body: Bytes) -> (StatusCode, Stri
 /// The address a listener bound to, for logs and the contact info.
 pub fn local_addr(listener: &tokio::net::TcpListener) -> Option<SocketAddr> {
     listener.local_addr().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Health;
+
+    #[test]
+    fn health_is_ok_only_when_caught_up_and_near_the_tip() {
+        assert_eq!(Health::judge(Some(3), true, 128), Health::Ok);
+        assert_eq!(Health::judge(Some(128), true, 128), Health::Ok);
+        assert_eq!(
+            Health::judge(Some(129), true, 128),
+            Health::Behind { slots: 129 }
+        );
+        // Far behind says by how much, caught up or not.
+        assert_eq!(
+            Health::judge(Some(500), false, 128),
+            Health::Behind { slots: 500 }
+        );
+        // Near the tip but not caught up yet: not "behind by 0 slots".
+        assert_eq!(Health::judge(Some(0), false, 128), Health::Unknown);
+        // The cluster did not answer.
+        assert_eq!(Health::judge(None, true, 128), Health::Unknown);
+    }
 }
