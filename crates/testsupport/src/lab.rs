@@ -29,8 +29,90 @@ pub struct LabCluster {
     pub dir: PathBuf,
     pub url: String,
     pub keys: ValidatorKeys,
+    server: Option<ClusterServer>,
+}
+
+/// A cluster server on a thread (and runtime) of its own; stops when
+/// dropped. Stopping waits until the server has written its last file,
+/// whatever runtime the caller is on, so that its folder can be removed
+/// right after.
+pub struct ClusterServer {
+    url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ClusterServer {
+    /// Serves the cluster folder `dir` on `rpc_addr`.
+    pub async fn start(dir: &Path, rpc_addr: SocketAddr) -> Result<Self, String> {
+        let config = ServerConfig {
+            dir: dir.to_path_buf(),
+            slot_ms: None,
+            rpc_addr,
+        };
+        let (bound_tx, bound) = tokio::sync::oneshot::channel::<Result<String, String>>();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("lab-cluster".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the cluster");
+                runtime.block_on(async move {
+                    let server = match Server::bind(config).await {
+                        Ok(server) => server,
+                        Err(err) => {
+                            let _ = bound_tx.send(Err(err.to_string()));
+                            return;
+                        }
+                    };
+                    let _ = bound_tx.send(Ok(server.rpc_url()));
+                    let _ = server
+                        .run(async move {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+            })
+            .map_err(|e| format!("spawn the cluster thread: {e}"))?;
+        let bound = bound
+            .await
+            .unwrap_or_else(|_| Err("the cluster thread ended".into()));
+        match bound {
+            Ok(url) => Ok(Self {
+                url,
+                stop: Some(stop),
+                thread: Some(thread),
+            }),
+            Err(err) => {
+                let _ = thread.join();
+                Err(err)
+            }
+        }
+    }
+
+    /// The cluster's JSON-RPC URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stops the server and waits until it has flushed everything.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ClusterServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl LabCluster {
@@ -41,28 +123,14 @@ impl LabCluster {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let (_, mut keys) = genesis::init(dir, options, now_ms).expect("create the cluster folder");
-        let server = Server::bind(ServerConfig {
-            dir: dir.to_path_buf(),
-            slot_ms: None,
-            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        })
-        .await
-        .expect("start the cluster");
-        let url = server.rpc_url();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = server
-                .run(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let server = ClusterServer::start(dir, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap_or_else(|err| panic!("start the cluster: {err}"));
         Self {
             dir: dir.to_path_buf(),
-            url,
+            url: server.url().to_string(),
             keys: keys.remove(0),
-            stop: Some(stop),
-            task: Some(task),
+            server: Some(server),
         }
     }
 
@@ -208,48 +276,22 @@ impl LabCluster {
             .expect("the cluster URL is an address");
         let until = Instant::now() + Duration::from_secs(10);
         let server = loop {
-            match Server::bind(ServerConfig {
-                dir: self.dir.clone(),
-                slot_ms: None,
-                rpc_addr: addr,
-            })
-            .await
-            {
+            match ClusterServer::start(&self.dir, addr).await {
                 Ok(server) => break server,
                 // The old listener may linger for a moment.
-                Err(err) if Instant::now() < until => {
-                    let _ = err;
+                Err(_) if Instant::now() < until => {
                     tokio::time::sleep(Duration::from_millis(50)).await
                 }
                 Err(err) => panic!("restart the cluster on {addr}: {err}"),
             }
         };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        self.task = Some(tokio::spawn(async move {
-            let _ = server
-                .run(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        }));
-        self.stop = Some(stop);
+        self.server = Some(server);
     }
 
     /// Stops the cluster and waits for it to flush its trail.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for LabCluster {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        if let Some(mut server) = self.server.take() {
+            let _ = tokio::task::spawn_blocking(move || server.stop()).await;
         }
     }
 }

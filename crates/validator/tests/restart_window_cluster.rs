@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use solana_pubkey::Pubkey;
 use towerlock_cluster::core::Cluster;
 use towerlock_cluster::genesis::{self, Genesis, InitOptions, GENESIS_FILE, IDENTITY_FILE};
-use towerlock_cluster::server::{Server, ServerConfig};
+use towerlock_testsupport::lab::ClusterServer;
 use towerlock_validator::restart_window::decision::WaitKind;
 use towerlock_validator::restart_window::status::{PollStatus, StatusSink};
 use towerlock_validator::restart_window::{
@@ -29,21 +29,14 @@ const EPOCH_SLOTS: u64 = 512;
 
 /// A cluster running in this process; stops when dropped.
 struct LocalCluster {
+    /// Declared before `dir`: stops (and flushes) before the folder goes.
+    _server: ClusterServer,
     dir: tempfile::TempDir,
     url: String,
     identity: Pubkey,
     identity_file: PathBuf,
     /// The identity's leader slots in epoch 0.
     leader_slots: Vec<u64>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for LocalCluster {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
 }
 
 impl LocalCluster {
@@ -67,24 +60,15 @@ impl LocalCluster {
             serde_json::to_string_pretty(&genesis).unwrap(),
         )
         .unwrap();
-        let server = Server::bind(ServerConfig {
-            dir: dir.path().to_path_buf(),
-            slot_ms: None,
-            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        })
-        .await
-        .unwrap();
-        let url = server.rpc_url();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
+        let server = ClusterServer::start(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
         Self {
-            url,
+            url: server.url().to_string(),
             identity,
             identity_file: keys[0].dir.join(IDENTITY_FILE),
             leader_slots,
-            stop: Some(stop),
+            _server: server,
             dir,
         }
     }
