@@ -429,3 +429,34 @@ async fn a_cluster_restart_does_not_stop_the_primary() {
     drop(primary);
     audit_clean(&mut lab).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_back_after_a_long_outage_votes_again() {
+    let mut lab = Lab::start(bin(), 60, None).await;
+    let (mut primary, a) = start_primary(&lab, &lab.primary_args()).await;
+    wait_for_more_votes(&lab, &a, 40).await;
+    primary.kill();
+    // Long enough for the cluster's root to pass every vote in its tower.
+    let down_at = now_ms();
+    let until = std::time::Instant::now() + WAIT;
+    while lab
+        .cluster
+        .events()
+        .iter()
+        .filter(|e| matches!(e, towerlock_audit::event::Event::Bank(b) if b.ts_ms > down_at))
+        .count()
+        < 80
+    {
+        assert!(std::time::Instant::now() < until, "the cluster stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let back_at = now_ms();
+    let mut primary = lab.spawn_validator("primary-back", &lab.primary_args());
+    let a2 = primary.instance(WAIT).await.unwrap();
+    lab.cluster
+        .wait_for_vote(&a2, back_at, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| panic!("the primary never voted again\n{}", primary.log_text()));
+    drop(primary);
+    audit_clean(&mut lab).await;
+}

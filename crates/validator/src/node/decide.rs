@@ -91,7 +91,8 @@ pub enum VoteChoice {
 ///
 /// Stake for the threshold check is what the cluster reports as confirmed:
 /// two thirds voted for the confirmed slot and so for its ancestors.
-pub fn choose_vote(tower: &Tower, forks: &ForkView) -> VoteChoice {
+pub fn choose_vote(tower: &Tower, forks: &ForkView, vote_account: &Pubkey) -> VoteChoice {
+    let is_ancestor = |slot: Slot, of: Slot| is_ancestor(tower, forks, vote_account, slot, of);
     let mut candidates = vec![forks.tip];
     if let Some(last) = tower.last_voted_slot() {
         if let Some(newest) = forks.newest_descendant(last) {
@@ -103,14 +104,15 @@ pub fn choose_vote(tower: &Tower, forks: &ForkView) -> VoteChoice {
         if forks.get(candidate).is_none() || !tower.is_recent(candidate) {
             continue;
         }
-        if tower.is_locked_out(candidate, |s| forks.is_ancestor(s, candidate)) {
+        if tower.is_locked_out(candidate, |s| is_ancestor(s, candidate)) {
             outcome = VoteChoice::LockedOut { candidate };
             continue;
         }
         let confirmed = forks.confirmed;
         let confirmed_on_fork = forks.is_ancestor_or_self(confirmed, candidate);
-        let voted_stake =
-            |slot: Slot| u64::from(confirmed_on_fork && forks.is_ancestor_or_self(slot, confirmed));
+        let voted_stake = |slot: Slot| {
+            u64::from(confirmed_on_fork && (slot == confirmed || is_ancestor(slot, confirmed)))
+        };
         match tower.check_vote_stake_threshold(candidate, voted_stake, 1) {
             ThresholdDecision::Passed => return VoteChoice::Vote { slot: candidate },
             ThresholdDecision::Failed { slot, .. } => {
@@ -122,6 +124,38 @@ pub fn choose_vote(tower: &Tower, forks: &ForkView) -> VoteChoice {
         }
     }
     outcome
+}
+
+/// Whether `slot`, a vote (or the root) of `tower`, is an ancestor of `of`.
+///
+/// Votes older than every bank the node has replayed (a tower from before
+/// an outage) cannot be walked to. A tower's votes form one chain (a vote
+/// pops every vote it does not descend from), so such a vote is an ancestor
+/// of `of` when a later vote of the same tower landed on the fork of `of`.
+fn is_ancestor(
+    tower: &Tower,
+    forks: &ForkView,
+    vote_account: &Pubkey,
+    slot: Slot,
+    of: Slot,
+) -> bool {
+    if forks.is_ancestor(slot, of) {
+        return true;
+    }
+    if slot >= forks.oldest_retained() {
+        return false;
+    }
+    let Some(landed) = forks
+        .get(of)
+        .and_then(|bank| bank.vote_account(vote_account))
+    else {
+        return false;
+    };
+    let in_tower = |s: Slot| tower.lockouts().iter().any(|l| l.slot() == s);
+    landed
+        .lockouts
+        .iter()
+        .any(|&(landed, _)| landed >= slot && landed <= of && in_tower(landed))
 }
 
 /// agave's duplicate-instance rule: another instance publishing our identity
@@ -205,14 +239,17 @@ mod tests {
         //       \ 4 - 5        (the cluster's tip)
         let forks = view(&[(0, 0), (1, 0), (2, 1), (3, 2), (4, 1), (5, 4)], 5, 1);
         let mut tower = Tower::new(Pubkey::new_unique());
-        assert_eq!(choose_vote(&tower, &forks), VoteChoice::Vote { slot: 5 });
+        assert_eq!(
+            choose_vote(&tower, &forks, &Pubkey::default()),
+            VoteChoice::Vote { slot: 5 }
+        );
 
         vote(&mut tower, 2);
         vote(&mut tower, 3);
         // Slot 2 (2 confirmations) is locked out through 6: 5 is refused,
         // and there is nothing newer on our fork.
         assert_eq!(
-            choose_vote(&tower, &forks),
+            choose_vote(&tower, &forks, &Pubkey::default()),
             VoteChoice::LockedOut { candidate: 5 }
         );
 
@@ -220,7 +257,50 @@ mod tests {
         let mut n = notification(6, 3);
         n.tip = 5;
         forks.insert(&n).unwrap();
-        assert_eq!(choose_vote(&tower, &forks), VoteChoice::Vote { slot: 6 });
+        assert_eq!(
+            choose_vote(&tower, &forks, &Pubkey::default()),
+            VoteChoice::Vote { slot: 6 }
+        );
+    }
+
+    #[test]
+    fn a_tower_older_than_every_replayed_bank_votes_again_once_its_votes_landed() {
+        // The tower voted 1..=40; the node comes back to banks 100..=105
+        // only (the replay starts at the cluster's root).
+        let mut tower = Tower::new(Pubkey::new_unique());
+        for slot in 1..=40 {
+            vote(&mut tower, slot);
+        }
+        let vote_account = Pubkey::new_unique();
+        let back = |landed: Vec<(Slot, u32)>| {
+            let mut view = ForkView::default();
+            for slot in 100..=105u64 {
+                let mut n = notification(slot, slot - 1);
+                n.confirmed = 103;
+                let mut account = state(&Pubkey::new_unique(), &Pubkey::new_unique());
+                account.vote_pubkey = vote_account.to_string();
+                account.lockouts = landed.clone();
+                n.vote_accounts = vec![account];
+                view.insert(&n).unwrap();
+            }
+            view
+        };
+        // Its votes landed on the cluster's fork: they are ancestors.
+        let landed: Vec<(Slot, u32)> = (10..=39).map(|s| (s, (40 - s) as u32)).collect();
+        assert_eq!(
+            choose_vote(&tower, &back(landed), &vote_account),
+            VoteChoice::Vote { slot: 105 }
+        );
+        // Nothing says where they are: locked out, as before.
+        assert_eq!(
+            choose_vote(&tower, &back(vec![]), &vote_account),
+            VoteChoice::LockedOut { candidate: 105 }
+        );
+        // Landed votes that are not the tower's prove nothing about it.
+        assert_eq!(
+            choose_vote(&tower, &back(vec![(41, 1), (42, 1)]), &vote_account),
+            VoteChoice::LockedOut { candidate: 105 }
+        );
     }
 
     #[test]
@@ -228,7 +308,10 @@ mod tests {
         let forks = view(&[(0, 0), (1, 0), (2, 1)], 2, 1);
         let mut tower = Tower::new(Pubkey::new_unique());
         vote(&mut tower, 2);
-        assert_eq!(choose_vote(&tower, &forks), VoteChoice::NothingNew);
+        assert_eq!(
+            choose_vote(&tower, &forks, &Pubkey::default()),
+            VoteChoice::NothingNew
+        );
     }
 
     #[test]
@@ -241,7 +324,7 @@ mod tests {
         // Voting 10 puts slot 2 at depth 8: it needs confirmation.
         let unconfirmed = view(&chain[..=10], 10, 1);
         assert_eq!(
-            choose_vote(&tower, &unconfirmed),
+            choose_vote(&tower, &unconfirmed, &Pubkey::default()),
             VoteChoice::BelowThreshold {
                 candidate: 10,
                 threshold_slot: 2
@@ -249,7 +332,7 @@ mod tests {
         );
         let confirmed = view(&chain[..=10], 10, 8);
         assert_eq!(
-            choose_vote(&tower, &confirmed),
+            choose_vote(&tower, &confirmed, &Pubkey::default()),
             VoteChoice::Vote { slot: 10 }
         );
     }

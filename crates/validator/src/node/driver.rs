@@ -630,7 +630,7 @@ impl Node {
             }
             _ => return Ok(()),
         };
-        let slot = match choose_vote(tower, &self.forks) {
+        let slot = match choose_vote(tower, &self.forks, &self.vote_account) {
             VoteChoice::Vote { slot } => slot,
             other => {
                 tracing::trace!(?other, "no vote");

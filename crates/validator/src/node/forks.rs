@@ -117,7 +117,8 @@ impl ForkView {
             .find(|candidate| self.is_ancestor_or_self(slot, *candidate))
     }
 
-    fn oldest_retained(&self) -> Slot {
+    /// The oldest bank still held: a walk down from a bank ends here.
+    pub fn oldest_retained(&self) -> Slot {
         self.banks.keys().next().copied().unwrap_or(0)
     }
 
