@@ -454,7 +454,7 @@ async fn a_primary_back_after_a_long_outage_votes_again() {
     let mut primary = lab.spawn_validator("primary-back", &lab.primary_args());
     let a2 = primary.instance(WAIT).await.unwrap();
     lab.cluster
-        .wait_for_vote(&a2, back_at, Duration::from_secs(20))
+        .wait_for_vote(&a2, back_at, WAIT)
         .await
         .unwrap_or_else(|| panic!("the primary never voted again\n{}", primary.log_text()));
     drop(primary);
