@@ -443,6 +443,9 @@ impl Node {
                 self.activity = Activity::HotSpare(reason);
             }
         }
+        // Caught up and in a role now: say so before the first vote leaves,
+        // not only after this bank is done.
+        self.publish_status();
         self.publish_contact().await;
         Ok(())
     }
@@ -673,8 +676,6 @@ impl Node {
         self.last_vote_slot = Some(slot);
         self.metrics.last_vote_slot.store(slot, Relaxed);
         self.metrics.root_slot.store(root.unwrap_or(0), Relaxed);
-        // Whoever sees the vote land must not find a status older than it.
-        self.publish_status();
         match bounded(
             "sendTransaction",
             self.rpc.send_transaction(&tx, Some(&self.instance), false),
