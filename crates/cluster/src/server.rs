@@ -243,11 +243,10 @@ impl Server {
         drop(shared);
         // The writer ends once the last connection task has let go of the
         // trail; wait for it off the runtime's worker threads.
-        tokio::task::spawn_blocking(move || writer.join())
-            .await
-            .map_err(|_| ServerError::Audit("the writer panicked".into()))?
-            .map_err(|_| ServerError::Audit("the writer panicked".into()))?
-            .map_err(|e| ServerError::Audit(e.to_string()))?;
+        match tokio::task::spawn_blocking(move || writer.join()).await {
+            Ok(Ok(written)) => written.map_err(|e| ServerError::Audit(e.to_string()))?,
+            _ => return Err(ServerError::Audit("the writer panicked".into())),
+        }
         Ok(report)
     }
 }
