@@ -378,6 +378,9 @@ impl Node {
             return Ok(());
         }
         self.metrics.replayed_slot.store(self.forks.newest, Relaxed);
+        // Whether this node may vote, and as which voter, as of this bank:
+        // decided once for the role and the vote below.
+        let may_vote = self.check_may_vote();
         if matches!(self.activity, Activity::CatchingUp) {
             // The cluster's tip as of this notification is where it is now;
             // take over only once this close to it (and to where it was
@@ -387,10 +390,13 @@ impl Node {
                 return Ok(());
             }
             tracing::info!(slot = self.forks.newest, "caught up with the cluster");
-            self.activate().await?;
+            self.activate(may_vote.clone()).await?;
         } else {
-            self.reconsider_role().await?;
+            self.reconsider_role(may_vote.clone()).await?;
         }
+        let Ok(voter) = may_vote else {
+            return Ok(());
+        };
         if !self.is_fenced() {
             return Ok(());
         }
@@ -398,7 +404,7 @@ impl Node {
         // at the head of the cluster. Replayed banks are history.
         let live = notification.slot == self.forks.newest && notification.slot >= notification.tip;
         // The vote first: it must not wait for block production.
-        self.vote().await?;
+        self.vote(&voter).await?;
         if live && self.forks.get(notification.slot + 1).is_none() {
             self.produce_block(notification.slot + 1).await?;
         }
@@ -414,9 +420,9 @@ impl Node {
 
     /// Decides the role at the first bank after catching up, and takes the
     /// fence when the node may vote.
-    async fn activate(&mut self) -> Result<(), NodeExit> {
+    async fn activate(&mut self, may_vote: Result<Pubkey, HotSpareReason>) -> Result<(), NodeExit> {
         self.outset = self.next_outset(&self.pubkey());
-        match self.check_may_vote() {
+        match may_vote {
             Ok(_) => match self.take_over(self.pubkey(), false).await {
                 Ok((token, tower, last_leader_slot)) => {
                     // Never produce a slot an earlier holder already fenced.
@@ -452,9 +458,12 @@ impl Node {
 
     /// A hot spare becomes a voter when it may (a voter keypair was added);
     /// a voter becomes a hot spare when it may no longer.
-    async fn reconsider_role(&mut self) -> Result<(), NodeExit> {
-        match (&self.activity, self.check_may_vote()) {
-            (Activity::HotSpare(_), Ok(_)) => self.activate().await,
+    async fn reconsider_role(
+        &mut self,
+        may_vote: Result<Pubkey, HotSpareReason>,
+    ) -> Result<(), NodeExit> {
+        match (&self.activity, may_vote) {
+            (Activity::HotSpare(_), may_vote @ Ok(_)) => self.activate(may_vote).await,
             (Activity::Voting { .. } | Activity::SkipVote { .. }, Err(reason)) => {
                 tracing::warn!(%reason, "no longer voting");
                 self.activity = Activity::HotSpare(reason);
@@ -620,11 +629,10 @@ impl Node {
         Ok(())
     }
 
-    async fn vote(&mut self) -> Result<(), NodeExit> {
-        let Ok(voter_pubkey) = self.check_may_vote() else {
-            return Ok(());
-        };
-        let Some(voter) = self.voter(&voter_pubkey) else {
+    /// Votes as `voter_pubkey` (the vote account's authorized voter, whose
+    /// keypair this node holds) when the tower allows a vote.
+    async fn vote(&mut self, voter_pubkey: &Pubkey) -> Result<(), NodeExit> {
+        let Some(voter) = self.voter(voter_pubkey) else {
             return Ok(());
         };
         let (token, tower) = match &mut self.activity {
