@@ -9,7 +9,7 @@ use solana_signer::Signer;
 
 use crate::{
     layout::{SavedTowerVersions, SignedData, Tower1_14_11, Tower1_7_14, VoteTransaction},
-    tower::{Tower, TowerParts},
+    tower::Tower,
     TowerError,
 };
 
@@ -80,7 +80,7 @@ impl SavedTower {
                 found: tower.node_pubkey(),
             });
         }
-        let data = encode(&to_layout(tower))?;
+        let data = encode(&tower.to_layout())?;
         let signature = keypair.sign_message(&data);
         Ok(Self {
             tower: tower.clone(),
@@ -197,21 +197,11 @@ fn unwrap_signed(bytes: &[u8], legacy: bool) -> Result<(SignedData, SavedTowerFo
 }
 
 fn decode_tower(data: &[u8], format: SavedTowerFormat) -> Result<Tower, TowerError> {
-    let parts = match format {
-        SavedTowerFormat::Current => {
-            let t: Tower1_14_11 = decode(data, "tower data")?;
-            TowerParts {
-                node_pubkey: t.node_pubkey,
-                threshold_depth: t.threshold_depth,
-                threshold_size: t.threshold_size,
-                vote_state: t.vote_state,
-                last_vote: t.last_vote,
-                last_timestamp: t.last_timestamp,
-            }
-        }
+    let saved = match format {
+        SavedTowerFormat::Current => decode::<Tower1_14_11>(data, "tower data")?,
         SavedTowerFormat::Versioned1_7_14 | SavedTowerFormat::Legacy1_7_14 => {
             let t: Tower1_7_14 = decode(data, "tower data")?;
-            TowerParts {
+            Tower1_14_11 {
                 node_pubkey: t.node_pubkey,
                 threshold_depth: t.threshold_depth,
                 threshold_size: t.threshold_size,
@@ -221,14 +211,14 @@ fn decode_tower(data: &[u8], format: SavedTowerFormat) -> Result<Tower, TowerErr
             }
         }
     };
-    check_lockouts(&parts)?;
-    Ok(Tower::from_parts(parts))
+    check_lockouts(&saved)?;
+    Ok(Tower::from_layout(saved))
 }
 
 /// A tower whose stack breaks the lockout invariants would make every later
 /// decision wrong; refuse it like any other corruption.
-fn check_lockouts(parts: &TowerParts) -> Result<(), TowerError> {
-    let votes = &parts.vote_state.votes;
+fn check_lockouts(saved: &Tower1_14_11) -> Result<(), TowerError> {
+    let votes = &saved.vote_state.votes;
     if votes.len() > solana_vote_interface::state::MAX_LOCKOUT_HISTORY {
         return Err(TowerError::corrupt(format!(
             "{} lockouts, more than {}",
@@ -257,30 +247,18 @@ fn check_lockouts(parts: &TowerParts) -> Result<(), TowerError> {
             bad.confirmation_count()
         )));
     }
-    if parts.threshold_depth > solana_vote_interface::state::MAX_LOCKOUT_HISTORY
-        || !(parts.threshold_size > 0.0 && parts.threshold_size <= 1.0)
+    if saved.threshold_depth > solana_vote_interface::state::MAX_LOCKOUT_HISTORY
+        || !(saved.threshold_size > 0.0 && saved.threshold_size <= 1.0)
     {
         return Err(TowerError::corrupt(format!(
             "threshold depth {} / size {} out of range",
-            parts.threshold_depth, parts.threshold_size
+            saved.threshold_depth, saved.threshold_size
         )));
     }
-    if let (Some(root), Some(first)) = (parts.vote_state.root_slot, votes.front()) {
+    if let (Some(root), Some(first)) = (saved.vote_state.root_slot, votes.front()) {
         if root >= first.slot() {
             return Err(TowerError::corrupt("root is not older than every lockout"));
         }
     }
     Ok(())
-}
-
-fn to_layout(tower: &Tower) -> Tower1_14_11 {
-    let parts = tower.to_parts();
-    Tower1_14_11 {
-        node_pubkey: parts.node_pubkey,
-        threshold_depth: parts.threshold_depth,
-        threshold_size: parts.threshold_size,
-        vote_state: parts.vote_state,
-        last_vote: parts.last_vote,
-        last_timestamp: parts.last_timestamp,
-    }
 }

@@ -9,7 +9,10 @@ use solana_vote_interface::state::{
     MAX_LOCKOUT_HISTORY,
 };
 
-use crate::{layout::VoteTransaction, Slot, UnixTimestamp};
+use crate::{
+    layout::{Tower1_14_11, VoteTransaction},
+    Slot, UnixTimestamp,
+};
 
 /// Depth in the lockout stack at which the stake threshold is checked.
 pub const VOTE_THRESHOLD_DEPTH: usize = 8;
@@ -100,19 +103,21 @@ impl Tower {
         tower
     }
 
-    pub(crate) fn from_parts(parts: TowerParts) -> Self {
+    /// The tower from its saved fields (agave's `Tower1_14_11`).
+    pub(crate) fn from_layout(saved: Tower1_14_11) -> Self {
         Self {
-            node_pubkey: parts.node_pubkey,
-            threshold_depth: parts.threshold_depth,
-            threshold_size: parts.threshold_size,
-            vote_state: parts.vote_state,
-            last_vote: parts.last_vote,
-            last_timestamp: parts.last_timestamp,
+            node_pubkey: saved.node_pubkey,
+            threshold_depth: saved.threshold_depth,
+            threshold_size: saved.threshold_size,
+            vote_state: saved.vote_state,
+            last_vote: saved.last_vote,
+            last_timestamp: saved.last_timestamp,
         }
     }
 
-    pub(crate) fn to_parts(&self) -> TowerParts {
-        TowerParts {
+    /// The fields agave saves.
+    pub(crate) fn to_layout(&self) -> Tower1_14_11 {
+        Tower1_14_11 {
             node_pubkey: self.node_pubkey,
             threshold_depth: self.threshold_depth,
             threshold_size: self.threshold_size,
@@ -288,17 +293,6 @@ impl Tower {
             None
         }
     }
-}
-
-/// The fields of a tower as they are saved; the seam between the pure tower
-/// and its encodings.
-pub(crate) struct TowerParts {
-    pub node_pubkey: Pubkey,
-    pub threshold_depth: usize,
-    pub threshold_size: f64,
-    pub vote_state: VoteState1_14_11,
-    pub last_vote: VoteTransaction,
-    pub last_timestamp: BlockTimestamp,
 }
 
 /// The vote program's rule for adding a vote to a lockout stack (agave's
