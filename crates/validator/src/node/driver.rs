@@ -648,7 +648,7 @@ impl Node {
                 return Ok(());
             }
         };
-        let bank = self.forks.get(slot).expect("chosen banks exist").clone();
+        let bank = self.forks.get(slot).expect("chosen banks exist");
         let Recorded::Vote(recorded) =
             tower.record_vote(slot, bank.hash, bank.block_id, now_unix())
         else {
