@@ -198,15 +198,19 @@ impl LabCluster {
         }
     }
 
-    /// Waits until a bank frozen after `after_ms` lands in the trail; returns
-    /// its slot.
-    pub async fn wait_for_bank(&self, after_ms: u64, deadline: Duration) -> Option<u64> {
+    /// Waits until `n` banks frozen after `after_ms` are in the trail;
+    /// returns the slot of the `n`th.
+    pub async fn wait_for_banks(&self, after_ms: u64, n: usize, deadline: Duration) -> Option<u64> {
         let until = Instant::now() + deadline;
         loop {
-            let bank = self.events().into_iter().find_map(|e| match e {
-                Event::Bank(b) if b.ts_ms > after_ms => Some(b.slot),
-                _ => None,
-            });
+            let bank = self
+                .events()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::Bank(b) if b.ts_ms > after_ms => Some(b.slot),
+                    _ => None,
+                })
+                .nth(n.saturating_sub(1));
             if bank.is_some() || Instant::now() >= until {
                 return bank;
             }

@@ -161,7 +161,7 @@ async fn a_frozen_primary_cannot_vote_or_produce_after_the_takeover() {
     // thawed, it handles that bank first and meets the fence on its vote.
     let paused_at = now_ms();
     lab.cluster
-        .wait_for_bank(paused_at, WAIT)
+        .wait_for_banks(paused_at, 1, WAIT)
         .await
         .expect("the cluster goes on");
     set_identity(&lab, &secondary).await;
@@ -438,18 +438,10 @@ async fn a_primary_back_after_a_long_outage_votes_again() {
     primary.kill();
     // Long enough for the cluster's root to pass every vote in its tower.
     let down_at = now_ms();
-    let until = std::time::Instant::now() + WAIT;
-    while lab
-        .cluster
-        .events()
-        .iter()
-        .filter(|e| matches!(e, towerlock_audit::event::Event::Bank(b) if b.ts_ms > down_at))
-        .count()
-        < 80
-    {
-        assert!(std::time::Instant::now() < until, "the cluster stalled");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    lab.cluster
+        .wait_for_banks(down_at, 80, WAIT)
+        .await
+        .expect("the cluster goes on");
     let back_at = now_ms();
     let mut primary = lab.spawn_validator("primary-back", &lab.primary_args());
     let a2 = primary.instance(WAIT).await.unwrap();
