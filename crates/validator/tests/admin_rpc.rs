@@ -103,6 +103,10 @@ impl FakeNode {
             leader_slots_produced: 8,
             leader_slots_skipped: 1,
             cluster_slot: Some(1003),
+            instance: "cd".repeat(16),
+            loaded_last_vote: Some(990),
+            votes_sent: 30,
+            votes_rejected: 0,
         }
     }
 }

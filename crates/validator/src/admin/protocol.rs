@@ -613,6 +613,19 @@ pub struct NodeStatus {
     pub leader_slots_skipped: u64,
     /// The cluster's slot, when known.
     pub cluster_slot: Option<u64>,
+    /// This process's random instance id (as written to the fence and sent
+    /// with each vote).
+    #[serde(default)]
+    pub instance: String,
+    /// The last vote of the tower loaded by the latest takeover (start-up
+    /// or set-identity), when the node holds the fence.
+    #[serde(default)]
+    pub loaded_last_vote: Option<u64>,
+    /// Vote transactions sent, and of those the cluster refused.
+    #[serde(default)]
+    pub votes_sent: u64,
+    #[serde(default)]
+    pub votes_rejected: u64,
 }
 
 impl NodeStatus {
@@ -770,6 +783,10 @@ mod tests {
             leader_slots_produced: 1,
             leader_slots_skipped: 0,
             cluster_slot: Some(12),
+            instance: "ab".repeat(16),
+            loaded_last_vote: Some(9),
+            votes_sent: 5,
+            votes_rejected: 1,
         };
         let value = serde_json::to_value(&status).unwrap();
         assert_eq!(value["role"], "hot spare");

@@ -140,6 +140,7 @@ struct Node {
     schedule: LeaderSlots,
     produced: Option<Slot>,
     last_vote_slot: Option<Slot>,
+    loaded_last_vote: Option<Slot>,
     last_store: Option<Duration>,
     produced_count: u64,
     skipped_count: u64,
@@ -259,6 +260,7 @@ pub async fn run(
         schedule: LeaderSlots::default(),
         produced: None,
         last_vote_slot: None,
+        loaded_last_vote: None,
         last_store: None,
         produced_count: 0,
         skipped_count: 0,
@@ -427,6 +429,7 @@ impl Node {
                 Ok((token, tower, last_leader_slot)) => {
                     // Never produce a slot an earlier holder already fenced.
                     self.produced = self.produced.max(last_leader_slot);
+                    self.loaded_last_vote = tower.last_voted_slot();
                     self.activity = Activity::Voting { token, tower }
                 }
                 Err(err @ StorageError::Unavailable { .. }) => {
@@ -819,6 +822,7 @@ impl Node {
         tracing::info!(%identity, revision = token.revision, last_vote = ?tower.last_voted_slot(), "identity switched");
         self.outset = self.next_outset(&identity);
         self.identity = Arc::new(keypair);
+        self.loaded_last_vote = tower.last_voted_slot();
         self.activity = Activity::Voting { token, tower };
         self.schedule = LeaderSlots::default();
         self.produced = last_leader_slot;
@@ -878,7 +882,11 @@ impl Node {
             last_store_latency_ms: self.last_store.map(|d| d.as_secs_f64() * 1000.0),
             leader_slots_produced: self.produced_count,
             leader_slots_skipped: self.skipped_count,
-            cluster_slot: Some(self.forks.newest),
+            cluster_slot: Some(self.forks.tip.max(self.forks.newest)),
+            instance: self.instance.clone(),
+            loaded_last_vote: self.loaded_last_vote,
+            votes_sent: self.metrics.votes_sent.load(Relaxed),
+            votes_rejected: self.metrics.votes_rejected.load(Relaxed),
         };
         let contact = ContactInfoView {
             id: self.pubkey(),
