@@ -25,7 +25,9 @@ use towerlock_etcd::{
 };
 use towerlock_tower::{SavedTower, Slot};
 
-use crate::{FenceToken, InstanceRecord, StorageError, Stored, Takeover, TowerStorage};
+use crate::{
+    FenceToken, InstanceRecord, LeaderSlotFenced, StorageError, Takeover, TowerStorage, TowerStored,
+};
 
 /// Fenced tower storage in etcd.
 #[derive(Clone)]
@@ -155,12 +157,13 @@ impl EtcdTowerStorage {
     }
 
     /// A write guarded by the fence: `then` runs only while `token` holds it.
+    /// Returns the revision of the write.
     async fn fenced(
         &self,
         what: &str,
         token: &FenceToken,
         then: TxnOp,
-    ) -> Result<Stored, StorageError> {
+    ) -> Result<i64, StorageError> {
         let instance_key = self.key(&token.identity, "instance");
         let txn = Txn::new()
             .when([
@@ -180,7 +183,7 @@ impl EtcdTowerStorage {
         let response = self.txn(what, txn).await?;
         if response.succeeded() {
             let revision = response.header().map(|h| h.revision()).unwrap_or_default();
-            return Ok(Stored::new(revision));
+            return Ok(revision);
         }
         let by = response
             .op_responses()
@@ -288,29 +291,37 @@ impl TowerStorage for EtcdTowerStorage {
         }
     }
 
-    async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {
+    async fn store(
+        &self,
+        token: &FenceToken,
+        tower: &SavedTower,
+    ) -> Result<TowerStored, StorageError> {
         token.admits(tower)?;
         let key = self.key(&token.identity, "tower");
-        self.fenced(
-            "store tower",
-            token,
-            TxnOp::put(key, tower.to_bytes(), None),
-        )
-        .await
+        let revision = self
+            .fenced(
+                "store tower",
+                token,
+                TxnOp::put(key, tower.to_bytes(), None),
+            )
+            .await?;
+        Ok(TowerStored::new(token, tower, revision))
     }
 
     async fn fence_leader_slot(
         &self,
         token: &FenceToken,
         slot: Slot,
-    ) -> Result<Stored, StorageError> {
+    ) -> Result<LeaderSlotFenced, StorageError> {
         let key = self.key(&token.identity, "leader");
-        self.fenced(
-            "fence leader slot",
-            token,
-            TxnOp::put(key, slot.to_string(), None),
-        )
-        .await
+        let revision = self
+            .fenced(
+                "fence leader slot",
+                token,
+                TxnOp::put(key, slot.to_string(), None),
+            )
+            .await?;
+        Ok(LeaderSlotFenced::new(token, slot, revision))
     }
 
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {

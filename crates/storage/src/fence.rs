@@ -5,7 +5,7 @@ use std::fmt;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use solana_pubkey::Pubkey;
-use towerlock_tower::SavedTower;
+use towerlock_tower::{SavedTower, Slot};
 
 /// A random 128-bit id, fresh for every process: unlike agave's wall-clock
 /// milliseconds, two starts can never share one.
@@ -156,17 +156,87 @@ pub struct Takeover {
     pub last_leader_slot: Option<u64>,
 }
 
-/// Receipt of a successful fenced write. Only storage can make one, and it
-/// cannot be copied, so each vote built from one was persisted first.
-#[must_use]
+/// Receipt of a successful fenced tower store: which identity's tower, up
+/// to which vote, at which storage revision.
+///
+/// Only storage can make one (its fields are private to this crate), and it
+/// cannot be copied, so a vote built from it was persisted first — and only
+/// a vote the stored tower contains can be built from it. Forging one does
+/// not compile:
+///
+/// ```compile_fail
+/// use towerlock_storage::TowerStored;
+/// let forged = TowerStored { identity: Default::default(), last_vote: Some(7), revision: 1 };
+/// ```
+#[must_use = "a store receipt is what lets the vote leave"]
 #[derive(Debug, PartialEq, Eq)]
-pub struct Stored {
-    /// The storage revision of the write.
-    pub revision: i64,
+pub struct TowerStored {
+    identity: Pubkey,
+    last_vote: Option<Slot>,
+    revision: i64,
 }
 
-impl Stored {
-    pub(crate) fn new(revision: i64) -> Self {
-        Self { revision }
+impl TowerStored {
+    pub(crate) fn new(token: &FenceToken, tower: &SavedTower, revision: i64) -> Self {
+        Self {
+            identity: token.identity,
+            last_vote: tower.tower().last_voted_slot(),
+            revision,
+        }
+    }
+
+    /// The identity whose tower was stored.
+    pub fn identity(&self) -> Pubkey {
+        self.identity
+    }
+
+    /// The last vote of the stored tower.
+    pub fn last_vote(&self) -> Option<Slot> {
+        self.last_vote
+    }
+
+    /// The storage revision of the write.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+}
+
+/// Receipt of a successful leader-slot fence: this identity may produce this
+/// slot. Distinct from [`TowerStored`], so neither can stand for the other.
+///
+/// ```compile_fail
+/// use towerlock_storage::LeaderSlotFenced;
+/// let forged = LeaderSlotFenced { identity: Default::default(), slot: 7, revision: 1 };
+/// ```
+#[must_use = "a fence receipt is what lets the block be produced"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct LeaderSlotFenced {
+    identity: Pubkey,
+    slot: Slot,
+    revision: i64,
+}
+
+impl LeaderSlotFenced {
+    pub(crate) fn new(token: &FenceToken, slot: Slot, revision: i64) -> Self {
+        Self {
+            identity: token.identity,
+            slot,
+            revision,
+        }
+    }
+
+    /// The identity that may produce [`Self::slot`].
+    pub fn identity(&self) -> Pubkey {
+        self.identity
+    }
+
+    /// The leader slot fenced.
+    pub fn slot(&self) -> Slot {
+        self.slot
+    }
+
+    /// The storage revision of the write.
+    pub fn revision(&self) -> i64 {
+        self.revision
     }
 }

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use solana_pubkey::Pubkey;
 use towerlock_tower::{SavedTower, Slot};
 
-use crate::{FenceToken, InstanceRecord, StorageError, Stored, Takeover, TowerStorage};
+use crate::{
+    FenceToken, InstanceRecord, LeaderSlotFenced, StorageError, Takeover, TowerStorage, TowerStored,
+};
 
 /// agave's name for a current tower file.
 pub fn tower_file_name(identity: &Pubkey) -> String {
@@ -178,23 +180,27 @@ impl TowerStorage for FileTowerStorage {
         })
     }
 
-    async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {
+    async fn store(
+        &self,
+        token: &FenceToken,
+        tower: &SavedTower,
+    ) -> Result<TowerStored, StorageError> {
         token.admits(tower)?;
         self.check_fence(token)?;
         self.write_durably(&token.identity, tower.to_bytes())
             .await?;
-        Ok(Stored::new(self.next_revision()))
+        Ok(TowerStored::new(token, tower, self.next_revision()))
     }
 
     async fn fence_leader_slot(
         &self,
         token: &FenceToken,
-        _slot: Slot,
-    ) -> Result<Stored, StorageError> {
+        slot: Slot,
+    ) -> Result<LeaderSlotFenced, StorageError> {
         // The lock file already keeps other processes out; within the process
         // the fence check is all a leader slot needs.
         self.check_fence(token)?;
-        Ok(Stored::new(self.next_revision()))
+        Ok(LeaderSlotFenced::new(token, slot, self.next_revision()))
     }
 
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {

@@ -10,7 +10,7 @@
 //! The contract: [`TowerStorage::takeover`] acquires the fence and reads the
 //! tower in one atomic step and returns a [`FenceToken`]; every
 //! [`TowerStorage::store`] is conditional on that token and either returns a
-//! [`Stored`] receipt, or [`StorageError::LockLost`] naming who took over, or
+//! [`TowerStored`] receipt (and every leader-slot fence a [`LeaderSlotFenced`]), or [`StorageError::LockLost`] naming who took over, or
 //! [`StorageError::Unavailable`] when the outcome is unknown. A caller sends a
 //! vote only with a receipt in hand.
 //!
@@ -25,7 +25,7 @@ mod memory;
 
 pub use error::StorageError;
 pub use etcd::EtcdTowerStorage;
-pub use fence::{FenceToken, InstanceId, InstanceRecord, Stored, Takeover};
+pub use fence::{FenceToken, InstanceId, InstanceRecord, LeaderSlotFenced, Takeover, TowerStored};
 pub use file::{parse_tower_file_name, tower_file_name, FileTowerStorage, TowerFileName};
 pub use memory::MemoryTowerStorage;
 
@@ -45,7 +45,11 @@ pub trait TowerStorage: Send + Sync {
     async fn takeover(&self, identity: &Pubkey) -> Result<Takeover, StorageError>;
 
     /// Stores `tower` if `token` still holds the fence.
-    async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError>;
+    async fn store(
+        &self,
+        token: &FenceToken,
+        tower: &SavedTower,
+    ) -> Result<TowerStored, StorageError>;
 
     /// Records `slot` as the last leader slot produced, under the same fence;
     /// called before producing a block so a fenced-out node cannot produce.
@@ -53,7 +57,7 @@ pub trait TowerStorage: Send + Sync {
         &self,
         token: &FenceToken,
         slot: Slot,
-    ) -> Result<Stored, StorageError>;
+    ) -> Result<LeaderSlotFenced, StorageError>;
 
     /// Reads the tower without taking the fence, for inspection and export.
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError>;

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use solana_pubkey::Pubkey;
 use towerlock_tower::{SavedTower, Slot};
 
-use crate::{FenceToken, InstanceRecord, StorageError, Stored, Takeover, TowerStorage};
+use crate::{
+    FenceToken, InstanceRecord, LeaderSlotFenced, StorageError, Takeover, TowerStorage, TowerStored,
+};
 
 #[derive(Default)]
 struct Shared {
@@ -77,6 +79,14 @@ impl MemoryTowerStorage {
             .and_then(|e| e.tower.clone())
     }
 
+    /// The instance holding the fence of `identity`, if any.
+    pub fn holder(&self, identity: &Pubkey) -> Option<InstanceRecord> {
+        self.lock()
+            .identities
+            .get(identity)
+            .and_then(|e| e.instance.as_ref().map(|(_, holder)| holder.clone()))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -96,7 +106,7 @@ impl MemoryTowerStorage {
         &self,
         token: &FenceToken,
         write: impl FnOnce(&mut Entry, i64) -> T,
-    ) -> Result<Stored, StorageError> {
+    ) -> Result<i64, StorageError> {
         let mut shared = self.lock();
         Self::available(&shared)?;
         let revision = shared.revision + 1;
@@ -105,7 +115,7 @@ impl MemoryTowerStorage {
             Some((rev, holder)) if *rev == token.revision && *holder == token.instance => {
                 write(entry, revision);
                 shared.revision = revision;
-                Ok(Stored::new(revision))
+                Ok(revision)
             }
             other => Err(StorageError::LockLost {
                 identity: token.identity,
@@ -159,18 +169,24 @@ impl TowerStorage for MemoryTowerStorage {
         })
     }
 
-    async fn store(&self, token: &FenceToken, tower: &SavedTower) -> Result<Stored, StorageError> {
+    async fn store(
+        &self,
+        token: &FenceToken,
+        tower: &SavedTower,
+    ) -> Result<TowerStored, StorageError> {
         token.admits(tower)?;
         let bytes = tower.to_bytes();
-        self.fenced(token, |entry, _| entry.tower = Some(bytes))
+        let revision = self.fenced(token, |entry, _| entry.tower = Some(bytes))?;
+        Ok(TowerStored::new(token, tower, revision))
     }
 
     async fn fence_leader_slot(
         &self,
         token: &FenceToken,
         slot: Slot,
-    ) -> Result<Stored, StorageError> {
-        self.fenced(token, |entry, _| entry.leader_slot = Some(slot))
+    ) -> Result<LeaderSlotFenced, StorageError> {
+        let revision = self.fenced(token, |entry, _| entry.leader_slot = Some(slot))?;
+        Ok(LeaderSlotFenced::new(token, slot, revision))
     }
 
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {

@@ -82,11 +82,19 @@ async fn takeover_by_another_instance_fences_the_first<B: Backend>(backend: &B) 
     let a = backend.instance().await;
     let b = backend.instance().await;
     let token_a = a.takeover(&keypair.pubkey()).await.unwrap().token;
-    let _stored = a
+    let stored = a
         .store(&token_a, &tower_with_votes(&keypair, 1..5))
         .await
         .unwrap();
-    let _stored = a.fence_leader_slot(&token_a, 7).await.unwrap();
+    // The receipts say what was stored, for whom: a vote can only be built
+    // from the receipt of a tower that contains it.
+    assert_eq!(
+        (stored.identity(), stored.last_vote()),
+        (keypair.pubkey(), Some(4))
+    );
+    let fenced = a.fence_leader_slot(&token_a, 7).await.unwrap();
+    assert_eq!((fenced.identity(), fenced.slot()), (keypair.pubkey(), 7));
+    assert!(fenced.revision() > stored.revision());
 
     let taken = b.takeover(&keypair.pubkey()).await.unwrap();
     assert_eq!(taken.displaced.as_ref(), Some(a.instance()));

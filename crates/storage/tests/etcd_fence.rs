@@ -45,7 +45,7 @@ async fn takeover_fences_a_storing_instance_at_once() {
                 let saved = SavedTower::new(&tower, &keypair).unwrap();
                 match a.store(&token_a, &saved).await {
                     Ok(stored) => {
-                        successes.push((stored.revision, slot));
+                        successes.push((stored.revision(), slot));
                         if let Some(tx) = first_store.take() {
                             let _ = tx.send(());
                         }
@@ -123,7 +123,7 @@ async fn racing_instances_leave_one_linear_history() {
                     vote(&mut tower, next);
                     let saved = SavedTower::new(&tower, &keypair).unwrap();
                     match storage.store(&taken.token, &saved).await {
-                        Ok(stored) => log.lock().unwrap().push((stored.revision, next, racer)),
+                        Ok(stored) => log.lock().unwrap().push((stored.revision(), next, racer)),
                         Err(StorageError::LockLost { .. }) => break,
                         Err(other) => panic!("racer {racer}: {other}"),
                     }
@@ -211,7 +211,7 @@ async fn etcd_down_is_unavailable_and_the_token_survives_a_restart() {
             Err(err) => panic!("store after restart: {err}"),
         }
     };
-    assert!(stored.revision > token.revision);
+    assert!(stored.revision() > token.revision);
 
     let b = EtcdTowerStorage::connect(&config).await.unwrap();
     let taken = b.takeover(&identity).await.unwrap();

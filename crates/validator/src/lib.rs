@@ -17,3 +17,4 @@ pub mod admin;
 pub mod metrics;
 pub mod node;
 pub mod restart_window;
+pub mod service;

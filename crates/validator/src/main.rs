@@ -16,14 +16,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use tokio::sync::{mpsc, watch};
 use towerlock_etcd::{EtcdArgs, EtcdConfig};
 use towerlock_storage::{EtcdTowerStorage, FileTowerStorage, TowerStorage};
 use towerlock_validator::{
-    admin::{self, keypair::read_keypair_file, AdminCommand, AdminServer, NodeStatus, Role},
-    metrics::Metrics,
-    node::{self, NodeConfig, NodeHandle, Published, UnavailablePolicy},
+    admin::{self, keypair::read_keypair_file, AdminCommand},
+    node::{self, NodeConfig, UnavailablePolicy},
     restart_window::{self, WaitForRestartWindowArgs},
+    service::{self, ServiceConfig},
 };
 use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
 
@@ -185,6 +184,55 @@ async fn run_node(
     set_log_filter: node::handle::LogFilterSetter,
 ) -> anyhow::Result<ExitCode> {
     let insecure = args.allow_insecure_keypair_files;
+    std::fs::create_dir_all(ledger)
+        .with_context(|| format!("cannot create the ledger directory {}", ledger.display()))?;
+    let node = node_config(ledger, &args).await?;
+    let rpc_listener = match args.rpc_port {
+        Some(port) => Some(
+            tokio::net::TcpListener::bind((args.rpc_bind_address, port))
+                .await
+                .with_context(|| format!("cannot bind the RPC port {port}"))?,
+        ),
+        None => None,
+    };
+    let metrics_listener = match args.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind the metrics address {addr}"))?,
+        ),
+        None => None,
+    };
+    let node = NodeConfig {
+        rpc_addr: rpc_listener.as_ref().and_then(node::rpc::local_addr),
+        ..node
+    };
+    if let Some(addr) = node.rpc_addr {
+        tracing::info!(%addr, "node RPC");
+    }
+    let config = ServiceConfig {
+        node,
+        ledger: ledger.to_path_buf(),
+        admin: admin::ServerConfig {
+            allow_insecure_keypair_files: insecure,
+            ..admin::ServerConfig::default()
+        },
+        rpc_listener,
+        metrics_listener,
+        set_log_filter: Some(set_log_filter),
+    };
+    match service::run(config, shutdown_signal()).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(err) => {
+            eprintln!("error: {err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The node's keys, vote account, cluster and storage, from the flags.
+async fn node_config(ledger: &Path, args: &RunArgs) -> anyhow::Result<NodeConfig> {
+    let insecure = args.allow_insecure_keypair_files;
     let identity_path = args
         .identity
         .as_deref()
@@ -218,10 +266,21 @@ async fn run_node(
             })
             .collect::<anyhow::Result<_>>()?
     };
+    Ok(NodeConfig {
+        identity,
+        vote_account,
+        authorized_voters,
+        check_vote_account: !args.no_check_vote_account,
+        storage: tower_storage(ledger, args).await?,
+        cluster_url,
+        unavailable: args.etcd_unavailable,
+        catchup_slots: args.catchup_slots,
+        rpc_addr: None,
+    })
+}
 
-    std::fs::create_dir_all(ledger)
-        .with_context(|| format!("cannot create the ledger directory {}", ledger.display()))?;
-    let storage: Arc<dyn TowerStorage> = match args.tower_storage {
+async fn tower_storage(ledger: &Path, args: &RunArgs) -> anyhow::Result<Arc<dyn TowerStorage>> {
+    Ok(match args.tower_storage {
         TowerStorageKind::File => {
             if args.etcd.is_some() {
                 bail!("the etcd flags need --tower-storage etcd");
@@ -241,154 +300,14 @@ async fn run_node(
                     .context("cannot connect to etcd")?,
             )
         }
-    };
-
-    let shutdown = shutdown_on_signals();
-    let (published_tx, published_rx) = watch::channel(Published {
-        status: NodeStatus {
-            slot: 0,
-            identity: identity.pubkey(),
-            vote_account: Some(vote_account),
-            role: Role::Starting,
-            last_vote_slot: None,
-            root: None,
-            fence_token: None,
-            last_store_latency_ms: None,
-            leader_slots_produced: 0,
-            leader_slots_skipped: 0,
-            cluster_slot: None,
-            instance: storage.instance().id.to_string(),
-            loaded_last_vote: None,
-            votes_sent: 0,
-            votes_rejected: 0,
-        },
-        contact: None,
-        caught_up: false,
-    });
-    let metrics = Arc::new(Metrics::default());
-
-    let rpc_listener = match args.rpc_port {
-        Some(port) => Some(
-            tokio::net::TcpListener::bind((args.rpc_bind_address, port))
-                .await
-                .with_context(|| format!("cannot bind the RPC port {port}"))?,
-        ),
-        None => None,
-    };
-    let rpc_addr = rpc_listener.as_ref().and_then(node::rpc::local_addr);
-    if let Some(addr) = rpc_addr {
-        tracing::info!(%addr, "node RPC");
-    }
-
-    // The admin socket comes first, so that it answers "starting" during
-    // start-up (agave's behaviour).
-    let (commands_tx, commands_rx) = mpsc::channel(16);
-    let admin_server = AdminServer::bind(
-        ledger,
-        admin::ServerConfig {
-            allow_insecure_keypair_files: insecure,
-            ..admin::ServerConfig::default()
-        },
-    )
-    .await
-    .context("cannot open the admin socket")?;
-    tracing::info!(socket = %admin_server.socket_path().display(), "admin RPC");
-    let handler = Arc::new(NodeHandle::new(
-        commands_tx,
-        published_rx.clone(),
-        rpc_addr,
-        Some(set_log_filter),
-    ));
-    let admin_task = tokio::spawn(admin_server.run(handler, shutdown.clone().wait()));
-    if let Some(listener) = rpc_listener {
-        tokio::spawn(node::rpc::serve(
-            listener,
-            published_rx.clone(),
-            cluster_url.clone(),
-            args.catchup_slots,
-            shutdown.clone().wait(),
-        ));
-    }
-    if let Some(addr) = args.metrics_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot bind the metrics address {addr}"))?;
-        let metrics = metrics.clone();
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let metrics = metrics.clone();
-                async move { metrics.render() }
-            }),
-        );
-        let bound = listener.local_addr().unwrap_or(addr);
-        let stop = shutdown.clone().wait();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-        });
-        tracing::info!(addr = %bound, "metrics");
-    }
-
-    let config = NodeConfig {
-        identity,
-        vote_account,
-        authorized_voters,
-        check_vote_account: !args.no_check_vote_account,
-        storage,
-        cluster_url,
-        unavailable: args.etcd_unavailable,
-        catchup_slots: args.catchup_slots,
-        rpc_addr,
-    };
-    let result = node::run(
-        config,
-        commands_rx,
-        published_tx,
-        metrics,
-        shutdown.clone().wait(),
-    )
-    .await;
-    shutdown.trigger();
-    let _ = admin_task.await;
-    match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(exit) => {
-            eprintln!("error: {exit}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    })
 }
 
-/// Shutdown shared by every service: SIGINT/SIGTERM or the node stopping.
-#[derive(Clone)]
-struct Shutdown(watch::Sender<bool>);
-
-fn shutdown_on_signals() -> Shutdown {
-    let (tx, _) = watch::channel(false);
-    let shutdown = Shutdown(tx);
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-        }
-        on_signal.trigger();
-    });
-    shutdown
-}
-
-impl Shutdown {
-    fn trigger(&self) {
-        self.0.send_replace(true);
-    }
-
-    /// Resolves once shutdown was triggered.
-    async fn wait(self) {
-        let mut rx = self.0.subscribe();
-        let _ = rx.wait_for(|stop| *stop).await;
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
     }
 }

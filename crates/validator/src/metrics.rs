@@ -1,29 +1,17 @@
 //! Prometheus metrics of the node, rendered in the text exposition format.
 
-use std::{
-    fmt::Write,
-    sync::{
-        atomic::{AtomicI64, AtomicU64, Ordering::Relaxed},
-        Mutex,
-    },
-    time::Duration,
-};
+use std::{fmt::Write, sync::Mutex, time::Duration};
+
+use crate::admin::{NodeStatus, Role};
 
 /// Upper bounds (seconds) of the store latency histogram's buckets.
 const STORE_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 2.0];
 
+/// The node's metrics: its status (as the machine reports it) and the
+/// latency histogram of tower stores (as the driver measures them).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    pub votes_sent: AtomicU64,
-    pub votes_rejected: AtomicU64,
-    pub leader_slots_produced: AtomicU64,
-    pub leader_slots_skipped: AtomicU64,
-    pub fence_token: AtomicI64,
-    pub last_vote_slot: AtomicU64,
-    pub root_slot: AtomicU64,
-    pub replayed_slot: AtomicU64,
-    /// 0 starting, 1 voting, 2 hot spare, 3 skip-vote.
-    pub role: AtomicU64,
+    status: Mutex<Option<NodeStatus>>,
     store: Mutex<StoreStats>,
 }
 
@@ -32,7 +20,6 @@ struct StoreStats {
     buckets: [u64; STORE_BUCKETS.len()],
     count: u64,
     sum_seconds: f64,
-    failures: Vec<(String, u64)>,
 }
 
 impl Metrics {
@@ -48,77 +35,29 @@ impl Metrics {
         stats.sum_seconds += seconds;
     }
 
-    /// Counts a failed store by kind (`lock_lost`, `unavailable`, `other`).
-    pub fn store_failed(&self, kind: &str) {
-        let mut stats = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        match stats.failures.iter_mut().find(|(k, _)| k == kind) {
-            Some((_, n)) => *n += 1,
-            None => stats.failures.push((kind.to_string(), 1)),
-        }
+    /// The node's latest status.
+    pub fn set_status(&self, status: &NodeStatus) {
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.clone());
     }
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
+        let status = self
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default();
+        for (name, help, kind, value) in status_series(&status) {
             let _ = writeln!(out, "# HELP towerlock_{name} {help}");
             let _ = writeln!(out, "# TYPE towerlock_{name} {kind}");
             let _ = writeln!(out, "towerlock_{name} {value}");
-        };
-        gauge(
-            "votes_sent_total",
-            "Vote transactions sent.",
-            "counter",
-            self.votes_sent.load(Relaxed).to_string(),
-        );
-        gauge(
-            "votes_rejected_total",
-            "Votes the cluster refused.",
-            "counter",
-            self.votes_rejected.load(Relaxed).to_string(),
-        );
-        gauge(
-            "leader_slots_produced_total",
-            "Leader slots with a block from this node.",
-            "counter",
-            self.leader_slots_produced.load(Relaxed).to_string(),
-        );
-        gauge(
-            "leader_slots_skipped_total",
-            "Own leader slots without a block.",
-            "counter",
-            self.leader_slots_skipped.load(Relaxed).to_string(),
-        );
-        gauge(
-            "fence_token",
-            "etcd revision of the takeover holding the fence (0: none).",
-            "gauge",
-            self.fence_token.load(Relaxed).to_string(),
-        );
-        gauge(
-            "last_vote_slot",
-            "Slot of the last vote sent.",
-            "gauge",
-            self.last_vote_slot.load(Relaxed).to_string(),
-        );
-        gauge(
-            "root_slot",
-            "Root of the tower.",
-            "gauge",
-            self.root_slot.load(Relaxed).to_string(),
-        );
-        gauge(
-            "replayed_slot",
-            "Newest bank replayed.",
-            "gauge",
-            self.replayed_slot.load(Relaxed).to_string(),
-        );
-        gauge(
-            "role",
-            "0 starting, 1 voting, 2 hot spare, 3 skip-vote.",
-            "gauge",
-            self.role.load(Relaxed).to_string(),
-        );
+        }
+        self.render_store(&mut out, &status);
+        out
+    }
 
+    fn render_store(&self, out: &mut String, status: &NodeStatus) {
         let stats = self.store.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(
             out,
@@ -140,17 +79,87 @@ impl Metrics {
         let _ = writeln!(out, "towerlock_store_seconds_count {}", stats.count);
         let _ = writeln!(
             out,
-            "# HELP towerlock_store_failures_total Failed tower stores by kind."
+            "# HELP towerlock_store_failures_total Failed fenced writes by kind."
         );
         let _ = writeln!(out, "# TYPE towerlock_store_failures_total counter");
-        for (kind, count) in &stats.failures {
+        let failures = status.store_failures;
+        for (kind, count) in [
+            ("lock_lost", failures.lock_lost),
+            ("unavailable", failures.unavailable),
+            ("other", failures.other),
+        ] {
             let _ = writeln!(
                 out,
                 "towerlock_store_failures_total{{kind=\"{kind}\"}} {count}"
             );
         }
-        out
     }
+}
+
+/// The status as Prometheus series: name, help, type, value.
+fn status_series(status: &NodeStatus) -> [(&'static str, &'static str, &'static str, String); 9] {
+    let role = match status.role {
+        Role::Starting => 0,
+        Role::Voting => 1,
+        Role::HotSpare => 2,
+        Role::SkipVote => 3,
+    };
+    [
+        (
+            "votes_sent_total",
+            "Vote transactions sent.",
+            "counter",
+            status.votes_sent.to_string(),
+        ),
+        (
+            "votes_rejected_total",
+            "Votes the cluster refused.",
+            "counter",
+            status.votes_rejected.to_string(),
+        ),
+        (
+            "leader_slots_produced_total",
+            "Leader slots with a block from this node.",
+            "counter",
+            status.leader_slots_produced.to_string(),
+        ),
+        (
+            "leader_slots_skipped_total",
+            "Own leader slots without a block.",
+            "counter",
+            status.leader_slots_skipped.to_string(),
+        ),
+        (
+            "fence_token",
+            "etcd revision of the takeover holding the fence (0: none).",
+            "gauge",
+            status.fence_token.unwrap_or(0).to_string(),
+        ),
+        (
+            "last_vote_slot",
+            "Slot of the last vote sent.",
+            "gauge",
+            status.last_vote_slot.unwrap_or(0).to_string(),
+        ),
+        (
+            "root_slot",
+            "Root of the tower.",
+            "gauge",
+            status.root.unwrap_or(0).to_string(),
+        ),
+        (
+            "replayed_slot",
+            "Newest bank replayed.",
+            "gauge",
+            status.slot.to_string(),
+        ),
+        (
+            "role",
+            "0 starting, 1 voting, 2 hot spare, 3 skip-vote.",
+            "gauge",
+            role.to_string(),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -162,12 +171,16 @@ mod tests {
         let metrics = Metrics::default();
         metrics.observe_store(Duration::from_micros(700));
         metrics.observe_store(Duration::from_millis(30));
-        metrics.store_failed("lock_lost");
+        let mut status = NodeStatus::default();
+        status.store_failures.lock_lost = 1;
+        status.role = Role::SkipVote;
+        metrics.set_status(&status);
         let text = metrics.render();
         assert!(text.contains("towerlock_store_seconds_bucket{le=\"0.0005\"} 0"));
         assert!(text.contains("towerlock_store_seconds_bucket{le=\"0.001\"} 1"));
         assert!(text.contains("towerlock_store_seconds_bucket{le=\"0.05\"} 2"));
         assert!(text.contains("towerlock_store_seconds_count 2"));
         assert!(text.contains("towerlock_store_failures_total{kind=\"lock_lost\"} 1"));
+        assert!(text.contains("towerlock_role 3"));
     }
 }

@@ -107,6 +107,7 @@ impl FakeNode {
             loaded_last_vote: Some(990),
             votes_sent: 30,
             votes_rejected: 0,
+            store_failures: Default::default(),
         }
     }
 }

@@ -227,7 +227,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     println!(
         "imported the tower of {identity} (last vote {}) into etcd at revision {}",
         describe_last_vote(saved.tower()),
-        stored.revision
+        stored.revision()
     );
     Ok(ExitCode::SUCCESS)
 }

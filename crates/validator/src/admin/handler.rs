@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
 
 use super::keypair::KeypairFileError;
 use super::protocol::{ContactInfoView, NodeStatus, RpcError, STARTING_MESSAGE};
@@ -20,8 +21,18 @@ pub enum AdminError {
     /// authorized voter, a log filter that does not parse, …): the caller's mistake.
     #[error("{0}")]
     InvalidParams(String),
-    /// The node tried and failed (no tower with `require_tower`, storage
-    /// unavailable, …); nothing was changed.
+    /// The identity's tower cannot be used (none stored with
+    /// `require_tower`, corrupt, another node's): the node is unchanged.
+    #[error("Unable to load tower file for identity {identity}: {reason}")]
+    TowerUnavailable { identity: Pubkey, reason: String },
+    /// Storage did not answer the takeover: whether the fence moved is
+    /// unknown. The node is unchanged; run the command again.
+    #[error("cannot tell whether the takeover of {identity} happened ({reason}): the fence may have moved; run set-identity again")]
+    OutcomeUnknown { identity: Pubkey, reason: String },
+    /// The node is shutting down, or stopped before answering.
+    #[error("the node is shutting down")]
+    Stopped,
+    /// Anything else the node tried and could not do; nothing was changed.
     #[error("{0}")]
     Failed(String),
 }
@@ -33,7 +44,10 @@ impl AdminError {
     pub fn to_rpc_error(&self) -> RpcError {
         match self {
             Self::Starting | Self::InvalidParams(_) => RpcError::invalid_params(self.to_string()),
-            Self::Failed(message) => RpcError::internal(message.clone()),
+            Self::TowerUnavailable { .. }
+            | Self::OutcomeUnknown { .. }
+            | Self::Stopped
+            | Self::Failed(_) => RpcError::internal(self.to_string()),
         }
     }
 }

@@ -27,5 +27,7 @@ pub use cli::{run, run_with, AdminCommand, AuthorizedVoterCommand, Console};
 pub use client::{AdminClient, ClientError};
 pub use handler::{AdminError, AdminHandler};
 pub use keypair::{KeypairBytes, KeypairError};
-pub use protocol::{socket_path, AdminRequest, ContactInfoView, NodeStatus, Role, RpcError};
+pub use protocol::{
+    socket_path, AdminRequest, ContactInfoView, NodeStatus, Role, RpcError, StoreFailures,
+};
 pub use server::{serve, AdminServer, ServeError, ServerConfig};

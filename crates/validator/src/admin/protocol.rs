@@ -557,7 +557,7 @@ impl fmt::Display for ContactInfoView {
 }
 
 /// What the node is doing about votes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     /// Holds the fence and votes.
     #[serde(rename = "voting")]
@@ -567,6 +567,7 @@ pub enum Role {
     #[serde(rename = "hot spare")]
     HotSpare,
     /// Catching up or taking over; not voting yet.
+    #[default]
     #[serde(rename = "starting")]
     Starting,
     /// Storage is unavailable and the node runs with `--etcd-unavailable
@@ -587,7 +588,7 @@ impl fmt::Display for Role {
 }
 
 /// The result of `towerlockStatus`: one screen of `monitor`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeStatus {
     /// The slot the node has replayed up to.
     pub slot: u64,
@@ -626,6 +627,20 @@ pub struct NodeStatus {
     pub votes_sent: u64,
     #[serde(default)]
     pub votes_rejected: u64,
+    /// Fenced writes that failed, by kind.
+    #[serde(default)]
+    pub store_failures: StoreFailures,
+}
+
+/// Fenced writes (tower stores, takeovers, leader fences) that failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreFailures {
+    /// Another instance held the fence.
+    pub lock_lost: u64,
+    /// Storage did not answer: the outcome is unknown.
+    pub unavailable: u64,
+    /// Any other refusal.
+    pub other: u64,
 }
 
 impl NodeStatus {
@@ -787,6 +802,7 @@ mod tests {
             loaded_last_vote: Some(9),
             votes_sent: 5,
             votes_rejected: 1,
+            store_failures: StoreFailures::default(),
         };
         let value = serde_json::to_value(&status).unwrap();
         assert_eq!(value["role"], "hot spare");

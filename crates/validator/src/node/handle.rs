@@ -7,14 +7,17 @@ use async_trait::async_trait;
 use solana_keypair::Keypair;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::driver::{Command, Published};
+use super::{
+    driver::{AdminRequest, Published},
+    machine::Command,
+};
 use crate::admin::{AdminError, AdminHandler, ContactInfoView, NodeStatus};
 
 /// Replaces the log filter (a `tracing_subscriber` reload handle).
 pub type LogFilterSetter = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 pub struct NodeHandle {
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<AdminRequest>,
     published: watch::Receiver<Published>,
     start_time: SystemTime,
     rpc_addr: Option<SocketAddr>,
@@ -23,7 +26,7 @@ pub struct NodeHandle {
 
 impl NodeHandle {
     pub fn new(
-        commands: mpsc::Sender<Command>,
+        commands: mpsc::Sender<AdminRequest>,
         published: watch::Receiver<Published>,
         rpc_addr: Option<SocketAddr>,
         set_log_filter: Option<LogFilterSetter>,
@@ -37,18 +40,13 @@ impl NodeHandle {
         }
     }
 
-    async fn ask(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<(), AdminError>>) -> Command,
-    ) -> Result<(), AdminError> {
+    async fn ask(&self, command: Command) -> Result<(), AdminError> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(command(reply))
+            .send((command, reply))
             .await
-            .map_err(|_| AdminError::Failed("the node is shutting down".into()))?;
-        answer
-            .await
-            .map_err(|_| AdminError::Failed("the node stopped before answering".into()))?
+            .map_err(|_| AdminError::Stopped)?;
+        answer.await.map_err(|_| AdminError::Stopped)?
     }
 
     fn running(&self) -> Result<Published, AdminError> {
@@ -64,7 +62,7 @@ impl NodeHandle {
 #[async_trait]
 impl AdminHandler for NodeHandle {
     async fn exit(&self) -> Result<(), AdminError> {
-        self.ask(|reply| Command::Exit { reply }).await
+        self.ask(Command::Exit).await
     }
 
     fn start_time(&self) -> SystemTime {
@@ -91,22 +89,19 @@ impl AdminHandler for NodeHandle {
 
     async fn set_identity(&self, keypair: Keypair, require_tower: bool) -> Result<(), AdminError> {
         self.running()?;
-        self.ask(|reply| Command::SetIdentity {
+        self.ask(Command::SetIdentity {
             keypair,
             require_tower,
-            reply,
         })
         .await
     }
 
     async fn add_authorized_voter(&self, keypair: Keypair) -> Result<(), AdminError> {
-        self.ask(|reply| Command::AddAuthorizedVoter { keypair, reply })
-            .await
+        self.ask(Command::AddAuthorizedVoter { keypair }).await
     }
 
     async fn remove_all_authorized_voters(&self) -> Result<(), AdminError> {
-        self.ask(|reply| Command::RemoveAllAuthorizedVoters { reply })
-            .await
+        self.ask(Command::RemoveAllAuthorizedVoters).await
     }
 
     async fn set_log_filter(&self, filter: String) -> Result<(), AdminError> {

@@ -1,11 +1,14 @@
-//! The node: decisions (pure) and the driver that acts on them.
+//! The node: a pure state machine that decides, and the driver that acts.
 //!
+//! - [`machine`]: every decision — when to vote, take over, produce, skip,
+//!   exit — as a sans-IO state machine with its step tests and randomized
+//!   simulation;
+//! - [`decide`]: the pure functions it uses (may this identity vote, what to
+//!   vote for, is that contact info a newer instance of us);
 //! - [`forks`]: the banks replayed so far, as a fork tree;
-//! - [`decide`]: may the node vote, what it votes for, whether another
-//!   instance took its identity (pure functions);
 //! - [`schedule`]: the identity's leader slots;
 //! - [`vote`]: persist-before-send in types;
-//! - [`driver`]: the one loop that touches tower, storage and network;
+//! - [`driver`]: carries out the machine's actions (storage, cluster);
 //! - [`handle`]: the admin RPC's view of the node;
 //! - [`rpc`]: the node's own JSON-RPC.
 
@@ -13,9 +16,11 @@ pub mod decide;
 pub mod driver;
 pub mod forks;
 pub mod handle;
+pub mod machine;
 pub mod rpc;
 pub mod schedule;
 pub mod vote;
 
-pub use driver::{run, Command, NodeConfig, NodeExit, Published, UnavailablePolicy};
+pub use driver::{run, AdminRequest, NodeConfig, Published};
 pub use handle::NodeHandle;
+pub use machine::{Command, NodeExit, NodeMachine, UnavailablePolicy};

@@ -1,0 +1,71 @@
+//! Why a node stops (other than an orderly exit). One variant per reason,
+//! each with the sentence an operator reads.
+
+use solana_pubkey::Pubkey;
+use towerlock_storage::{InstanceRecord, StorageError};
+use towerlock_tower::Slot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeExit {
+    /// Another instance took the fence (agave's message).
+    #[error("Lost etcd instance lock for {identity}: taken over by {by}")]
+    LockLost {
+        identity: Pubkey,
+        by: Box<InstanceRecord>,
+    },
+    /// Another instance published this identity with a newer outset.
+    #[error("duplicate running instances of the same validator node: {identity}")]
+    DuplicateInstance { identity: Pubkey },
+    /// A store got no answer and the policy is to exit (agave's message).
+    #[error("Unable to save tower to storage: {source}")]
+    StorageUnavailable {
+        #[source]
+        source: StorageError,
+    },
+    /// Storage refused a write for a reason other than the fence (an etcd
+    /// error, a file that cannot be written).
+    #[error("Unable to save tower to storage: {source}")]
+    StorageFailed {
+        #[source]
+        source: StorageError,
+    },
+    /// The tower stored for the identity cannot be used; nothing was moved.
+    #[error(
+        "cannot take over the tower of {identity}: {source}; the stored tower and the fence were left untouched \
+         (inspect it with `towerlock tower show --identity {identity}` and the etcd flags; \
+         replace it with `towerlock tower import --force`)"
+    )]
+    TakeoverRefused {
+        identity: Pubkey,
+        #[source]
+        source: StorageError,
+    },
+    /// The tower could not be signed for storing.
+    #[error("cannot sign the tower of {identity}: {reason}")]
+    CannotSignTower { identity: Pubkey, reason: String },
+    /// A store receipt did not match the vote it was to release. Storage
+    /// broke its contract; the vote was not sent.
+    #[error("the store receipt for {identity} covers the vote at {stored:?}, not the vote at {slot}: the vote was not sent")]
+    ReceiptMismatch {
+        identity: Pubkey,
+        slot: Slot,
+        stored: Option<Slot>,
+    },
+    /// The vote account does not exist in the cluster.
+    #[error("vote account {vote_account} does not exist in the cluster")]
+    VoteAccountMissing { vote_account: Pubkey },
+    /// The vote account names another node (a secondary needs
+    /// `--no-check-vote-account`).
+    #[error("vote account {vote_account} belongs to node {node}, not to this identity {identity}; a secondary needs --no-check-vote-account")]
+    VoteAccountNotOurs {
+        vote_account: Pubkey,
+        node: String,
+        identity: Pubkey,
+    },
+    /// The cluster did not answer at start-up.
+    #[error("cannot use the cluster at {url}: {reason} (is the cluster running, and is --entrypoint its RPC address?)")]
+    ClusterUnreachable { url: String, reason: String },
+    /// The cluster's streams could not be reopened.
+    #[error("lost the cluster: {reason}")]
+    ClusterLost { reason: String },
+}

@@ -1,0 +1,295 @@
+//! A test harness for the machine: the storage is the in-memory backend
+//! (its fence semantics are the etcd backend's, checked by the storage
+//! conformance suite), the cluster is hand-made banks, and time is a
+//! number. Actions are carried out only when the test says so, so the test
+//! decides what happens between a request and its answer.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use solana_hash::Hash;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use towerlock_cluster::api::{BankNotification, SignedContactInfo, SubmitBlock, VoteAccountState};
+use towerlock_storage::{MemoryTowerStorage, StorageError, TowerStorage};
+use towerlock_tower::Slot;
+
+use super::*;
+use crate::admin::AdminError;
+
+/// The fixture: a primary identity (the vote account's node and voter), a
+/// secondary identity, and a vote account.
+pub struct Keys {
+    pub primary: Keypair,
+    pub secondary: Keypair,
+    pub vote_account: Pubkey,
+}
+
+impl Keys {
+    pub fn new() -> Self {
+        Self {
+            primary: Keypair::new(),
+            secondary: Keypair::new(),
+            vote_account: Pubkey::new_unique(),
+        }
+    }
+}
+
+/// What the machine did, as the cluster and the operator saw it.
+#[derive(Default)]
+pub struct Seen {
+    /// `(slot, fee payer)` of every vote sent.
+    pub votes: Vec<(Slot, Pubkey)>,
+    pub blocks: Vec<SubmitBlock>,
+    pub replies: Vec<(RequestId, Result<(), AdminError>)>,
+    pub contacts: Vec<SignedContactInfo>,
+    pub reopened: Vec<Stream>,
+    pub exit: Option<Result<(), NodeExit>>,
+}
+
+pub struct Harness {
+    pub machine: NodeMachine,
+    pub storage: MemoryTowerStorage,
+    pub vote_account: Pubkey,
+    /// The vote account's node and authorized voter, in every bank.
+    pub node: Pubkey,
+    pub leader_slots: BTreeSet<Slot>,
+    pub now: Now,
+    pub seen: Seen,
+    /// Actions taken from the machine, not yet carried out.
+    pub pending: VecDeque<Action>,
+    next_request: u64,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Harness {
+    /// A machine running as `identity` with `voters`, on fresh storage.
+    pub fn new(keys: &Keys, identity: &Keypair, voters: &[&Keypair]) -> Self {
+        Self::with(
+            keys,
+            identity,
+            voters,
+            MemoryTowerStorage::new(),
+            UnavailablePolicy::Exit,
+        )
+    }
+
+    pub fn with(
+        keys: &Keys,
+        identity: &Keypair,
+        voters: &[&Keypair],
+        storage: MemoryTowerStorage,
+        unavailable: UnavailablePolicy,
+    ) -> Self {
+        let now = Now::from_micros(1_000_000_000);
+        let machine = NodeMachine::new(
+            MachineConfig {
+                identity: identity.insecure_clone(),
+                vote_account: keys.vote_account,
+                authorized_voters: voters.iter().map(|k| k.insecure_clone()).collect(),
+                instance: storage.instance().id,
+                unavailable,
+                catchup_slots: 8,
+                start_slot: 0,
+                rpc_addr: None,
+            },
+            now,
+        );
+        Self {
+            machine,
+            storage,
+            vote_account: keys.vote_account,
+            node: keys.primary.pubkey(),
+            leader_slots: BTreeSet::new(),
+            now,
+            seen: Seen::default(),
+            pending: VecDeque::new(),
+            next_request: 0,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a current-thread runtime"),
+        }
+    }
+
+    /// A bank of the vote account's fork view: `slot` on `parent`, the
+    /// cluster's tip at `slot`, its parent confirmed.
+    pub fn bank(&self, slot: Slot, parent: Slot) -> BankNotification {
+        let hash = |tag: u8| {
+            let mut bytes = [tag; 32];
+            bytes[..8].copy_from_slice(&slot.to_le_bytes());
+            Hash::new_from_array(bytes).to_string()
+        };
+        BankNotification {
+            slot,
+            parent,
+            hash: hash(1),
+            block_id: hash(2),
+            blockhash: hash(3),
+            leader: Pubkey::new_from_array([9; 32]).to_string(),
+            block_height: slot,
+            root: 0,
+            confirmed: parent,
+            tip: slot,
+            vote_accounts: vec![VoteAccountState {
+                vote_pubkey: self.vote_account.to_string(),
+                node_pubkey: self.node.to_string(),
+                authorized_voter: self.node.to_string(),
+                lockouts: vec![],
+                root_slot: None,
+                last_vote: None,
+                credits: 0,
+                activated_stake: 100,
+            }],
+        }
+    }
+
+    /// Hands an event to the machine and takes the actions it produced.
+    pub fn step(&mut self, event: Event) {
+        self.now.unix_micros += 1_000;
+        self.machine.handle(self.now, event);
+        while let Some(action) = self.machine.poll_action() {
+            self.pending.push_back(action);
+        }
+    }
+
+    /// Carries out every pending action (and those they lead to).
+    pub fn settle(&mut self) {
+        while let Some(action) = self.pending.pop_front() {
+            if let Some(event) = self.execute(action) {
+                self.step(event);
+            }
+        }
+    }
+
+    /// A bank on `parent`, carried out to the end.
+    pub fn replay(&mut self, slot: Slot, parent: Slot) {
+        let bank = self.bank(slot, parent);
+        self.step(Event::Bank(bank));
+        self.settle();
+    }
+
+    /// Banks `from..=to`, each on the one before.
+    pub fn replay_chain(&mut self, from: Slot, to: Slot) {
+        for slot in from..=to {
+            self.replay(slot, slot.saturating_sub(1));
+        }
+    }
+
+    /// An admin request, carried out to the end; returns its reply.
+    pub fn admin(&mut self, command: Command) -> Result<(), AdminError> {
+        self.next_request += 1;
+        let request = RequestId(self.next_request);
+        self.step(Event::Admin { request, command });
+        self.settle();
+        let index = self
+            .seen
+            .replies
+            .iter()
+            .position(|(r, _)| *r == request)
+            .expect("every admin request is answered");
+        self.seen.replies.remove(index).1
+    }
+
+    /// Carries out one action as the driver would, recording what leaves
+    /// the node; returns the answer to feed back.
+    pub fn execute(&mut self, action: Action) -> Option<Event> {
+        let storage = &self.storage;
+        match action {
+            Action::TakeOver { op, identity } => Some(Event::TakenOver {
+                op,
+                result: self.runtime.block_on(storage.takeover(&identity)),
+            }),
+            Action::CheckTower { op, identity } => Some(Event::TowerChecked {
+                op,
+                result: self
+                    .runtime
+                    .block_on(storage.load_unfenced(&identity))
+                    .map(drop),
+            }),
+            Action::Store { op, token, tower } => Some(Event::Stored {
+                op,
+                result: self.runtime.block_on(storage.store(&token, &tower)),
+                elapsed: std::time::Duration::from_micros(300),
+            }),
+            Action::FenceLeaderSlot { op, token, slot } => Some(Event::LeaderFenced {
+                op,
+                result: self
+                    .runtime
+                    .block_on(storage.fence_leader_slot(&token, slot)),
+            }),
+            action => self.deliver(action),
+        }
+    }
+
+    fn deliver(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::SendVote { slot, transaction } => {
+                assert!(transaction.verify().is_ok(), "a vote leaves signed");
+                let payer = transaction.message.account_keys[0];
+                self.seen.votes.push((slot, payer));
+                Some(Event::VoteSent {
+                    slot,
+                    accepted: true,
+                })
+            }
+            Action::SubmitBlock(block) => {
+                let slot = block.slot;
+                self.seen.blocks.push(block);
+                Some(Event::BlockSubmitted {
+                    slot,
+                    accepted: true,
+                })
+            }
+            Action::FetchLeaderSchedule { identity, .. } => {
+                let slots = if identity == self.node {
+                    self.leader_slots.clone()
+                } else {
+                    BTreeSet::new()
+                };
+                Some(Event::LeaderSchedule(Ok(LeaderSlots {
+                    identity,
+                    first_slot: 0,
+                    end_slot: Slot::MAX,
+                    slots,
+                })))
+            }
+            Action::PublishContact(contact) => {
+                self.seen.contacts.push(contact);
+                None
+            }
+            Action::Reopen(stream) => {
+                self.seen.reopened.push(stream);
+                None
+            }
+            Action::Reply { request, result } => {
+                self.seen.replies.push((request, result));
+                None
+            }
+            Action::Exit(result) => {
+                self.seen.exit = Some(result);
+                None
+            }
+            action => self.execute(action),
+        }
+    }
+
+    /// Another process of the same storage, e.g. the secondary.
+    pub fn other_instance(&self) -> MemoryTowerStorage {
+        self.storage.new_instance()
+    }
+
+    pub fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        self.runtime.block_on(future)
+    }
+
+    /// The answer storage gives while it does not answer.
+    pub fn unavailable() -> StorageError {
+        StorageError::Unavailable {
+            reason: "no answer within 2s".into(),
+        }
+    }
+
+    pub fn voted_slots(&self) -> Vec<Slot> {
+        self.seen.votes.iter().map(|(slot, _)| *slot).collect()
+    }
+}

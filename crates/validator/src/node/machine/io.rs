@@ -1,0 +1,164 @@
+//! What goes into the machine ([`Event`]) and what comes out ([`Action`]).
+//!
+//! Every action that needs an answer carries an [`OpId`]; the answer comes
+//! back as an event with the same id. An answer whose id the machine is not
+//! waiting for (late, repeated, from before an identity switch) is ignored.
+
+use std::time::Duration;
+
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_transaction::Transaction;
+use towerlock_cluster::api::{BankNotification, SignedContactInfo, SubmitBlock};
+use towerlock_storage::{FenceToken, LeaderSlotFenced, StorageError, Takeover, TowerStored};
+use towerlock_tower::{SavedTower, Slot};
+
+use super::NodeExit;
+use crate::{admin::AdminError, node::schedule::LeaderSlots};
+
+/// Wall-clock time, passed in: the machine never reads a clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Now {
+    /// Microseconds since the Unix epoch.
+    pub unix_micros: u64,
+}
+
+impl Now {
+    pub fn from_micros(unix_micros: u64) -> Self {
+        Self { unix_micros }
+    }
+
+    /// Seconds since the Unix epoch (a vote's timestamp).
+    pub fn unix_secs(self) -> i64 {
+        (self.unix_micros / 1_000_000) as i64
+    }
+
+    /// The time elapsed since `earlier` (zero if the clock went back).
+    pub fn since(self, earlier: Now) -> Duration {
+        Duration::from_micros(self.unix_micros.saturating_sub(earlier.unix_micros))
+    }
+}
+
+/// Names one storage operation and its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpId(pub u64);
+
+/// Names one admin request and its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(pub u64);
+
+/// The cluster streams the node follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Banks,
+    Gossip,
+}
+
+/// An admin request the machine decides on (the admin RPC answers the
+/// others, such as `pid`, by itself).
+#[derive(Debug)]
+pub enum Command {
+    SetIdentity {
+        keypair: Keypair,
+        require_tower: bool,
+    },
+    AddAuthorizedVoter {
+        keypair: Keypair,
+    },
+    RemoveAllAuthorizedVoters,
+    Exit,
+}
+
+/// Something that happened.
+// One event at a time goes through the machine: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Event {
+    /// The cluster froze a bank.
+    Bank(BankNotification),
+    /// A contact info arrived over gossip.
+    Contact(SignedContactInfo),
+    /// An operator's request.
+    Admin {
+        request: RequestId,
+        command: Command,
+    },
+    /// The answer to [`Action::TakeOver`].
+    TakenOver {
+        op: OpId,
+        result: Result<Takeover, StorageError>,
+    },
+    /// The answer to [`Action::CheckTower`].
+    TowerChecked {
+        op: OpId,
+        result: Result<(), StorageError>,
+    },
+    /// The answer to [`Action::Store`]; `elapsed` is how long it took.
+    Stored {
+        op: OpId,
+        result: Result<TowerStored, StorageError>,
+        elapsed: Duration,
+    },
+    /// The answer to [`Action::FenceLeaderSlot`].
+    LeaderFenced {
+        op: OpId,
+        result: Result<LeaderSlotFenced, StorageError>,
+    },
+    /// The answer to [`Action::FetchLeaderSchedule`].
+    LeaderSchedule(Result<LeaderSlots, String>),
+    /// What became of [`Action::SendVote`].
+    VoteSent { slot: Slot, accepted: bool },
+    /// What became of [`Action::SubmitBlock`].
+    BlockSubmitted { slot: Slot, accepted: bool },
+    /// A stream closed; reopen it.
+    StreamClosed { stream: Stream, reason: String },
+    /// The cluster could not be reached for long enough to give up.
+    ClusterLost { reason: String },
+    /// Time passed.
+    Tick,
+}
+
+/// Something the node must do. Actions come out in the order they must be
+/// carried out.
+#[must_use]
+#[allow(clippy::large_enum_variant)] // a handful in flight at most
+#[derive(Debug)]
+pub enum Action {
+    /// Take the fence of `identity` and read its tower (one transaction).
+    TakeOver { op: OpId, identity: Pubkey },
+    /// Read the tower of `identity` without taking the fence
+    /// (`set-identity --require-tower` checks first).
+    CheckTower { op: OpId, identity: Pubkey },
+    /// Store `tower` under `token`: before the vote it holds may leave.
+    Store {
+        op: OpId,
+        token: FenceToken,
+        tower: SavedTower,
+    },
+    /// Fence `slot` under `token`: before its block may be produced.
+    FenceLeaderSlot {
+        op: OpId,
+        token: FenceToken,
+        slot: Slot,
+    },
+    /// Send a vote whose tower was stored.
+    SendVote {
+        slot: Slot,
+        transaction: Box<Transaction>,
+    },
+    /// Submit a block for a fenced leader slot.
+    SubmitBlock(SubmitBlock),
+    /// Read the leader schedule of the epoch containing `slot`.
+    FetchLeaderSchedule { identity: Pubkey, slot: Slot },
+    /// Publish the node's contact info over gossip.
+    PublishContact(SignedContactInfo),
+    /// Reopen a stream that closed or went silent.
+    Reopen(Stream),
+    /// Answer an admin request.
+    Reply {
+        request: RequestId,
+        result: Result<(), AdminError>,
+    },
+    /// Stop: `Ok` for an orderly exit, else why.
+    Exit(Result<(), NodeExit>),
+}

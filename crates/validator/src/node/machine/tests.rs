@@ -1,0 +1,504 @@
+//! Step tests of the node machine: no sockets, no processes, no clock.
+
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use towerlock_storage::{MemoryTowerStorage, TowerStorage};
+use towerlock_tower::{SavedTower, Tower};
+
+use super::harness::{Harness, Keys};
+use super::*;
+use crate::admin::{AdminError, Role};
+
+/// A primary that caught up and voted on banks 0..=10.
+fn voting_primary(keys: &Keys) -> Harness {
+    leading_primary(keys, &[])
+}
+
+/// A primary leader in `leader_slots` that caught up and voted on banks
+/// 0..=10.
+fn leading_primary(keys: &Keys, leader_slots: &[u64]) -> Harness {
+    let mut h = Harness::new(keys, &keys.primary, &[&keys.primary]);
+    h.leader_slots = leader_slots.iter().copied().collect();
+    h.replay_chain(0, 10);
+    assert_eq!(h.machine.status().role, Role::Voting);
+    h
+}
+
+fn tower_with_votes(identity: &Keypair, slots: impl IntoIterator<Item = u64>) -> SavedTower {
+    let mut tower = Tower::new(identity.pubkey());
+    for slot in slots {
+        let _ = tower.record_vote(slot, Default::default(), Default::default(), 0);
+    }
+    SavedTower::new(&tower, identity).unwrap()
+}
+
+#[test]
+fn a_primary_takes_the_fence_once_caught_up_and_stores_before_each_vote() {
+    let keys = Keys::new();
+    let mut h = Harness::new(&keys, &keys.primary, &[&keys.primary]);
+    h.step(Event::Bank(h.bank(0, 0)));
+    // Caught up at once (start slot 0): the first action is the takeover.
+    assert!(
+        matches!(h.pending.front(), Some(Action::TakeOver { identity, .. }) if *identity == keys.primary.pubkey())
+    );
+    h.settle();
+    assert_eq!(h.voted_slots(), [0]);
+    let bank = h.bank(1, 0);
+    h.step(Event::Bank(bank));
+    // The vote waits for its store: nothing is sent before the answer.
+    assert!(matches!(h.pending.front(), Some(Action::Store { .. })));
+    assert_eq!(h.seen.votes.len(), 1);
+    let store = h.pending.pop_front().unwrap();
+    let answer = h.execute(store).unwrap();
+    h.step(answer);
+    assert!(matches!(
+        h.pending.front(),
+        Some(Action::SendVote { slot: 1, .. })
+    ));
+    h.settle();
+    assert_eq!(h.seen.votes[1], (1, keys.primary.pubkey()));
+    let stored = h
+        .block_on(h.storage.load_unfenced(&keys.primary.pubkey()))
+        .unwrap();
+    assert_eq!(stored.tower().last_voted_slot(), Some(1));
+}
+
+#[test]
+fn a_node_behind_the_cluster_neither_takes_over_nor_votes() {
+    let keys = Keys::new();
+    let mut h = Harness::new(&keys, &keys.primary, &[&keys.primary]);
+    let mut bank = h.bank(0, 0);
+    bank.tip = 50;
+    h.step(Event::Bank(bank));
+    assert!(h.pending.is_empty(), "{:?}", h.pending);
+    assert_eq!(h.machine.status().role, Role::Starting);
+    assert!(matches!(
+        h.admin(Command::SetIdentity {
+            keypair: keys.primary.insecure_clone(),
+            require_tower: false
+        }),
+        Err(AdminError::Starting)
+    ));
+}
+
+#[test]
+fn skip_vote_entry_and_recovery() {
+    let keys = Keys::new();
+    let storage = MemoryTowerStorage::new();
+    let mut h = Harness::with(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        storage,
+        UnavailablePolicy::SkipVote,
+    );
+    h.replay_chain(0, 5);
+    let before = h.seen.votes.len();
+    h.storage.set_unavailable(true);
+    h.replay(6, 5);
+    assert_eq!(h.machine.status().role, Role::SkipVote);
+    assert_eq!(h.seen.votes.len(), before, "no vote without a stored tower");
+    assert!(h.seen.exit.is_none());
+    h.replay(7, 6);
+    assert_eq!(h.seen.votes.len(), before);
+    // Storage answers again: the next bank is voted.
+    h.storage.set_unavailable(false);
+    h.replay(8, 7);
+    assert_eq!(h.machine.status().role, Role::Voting);
+    assert_eq!(h.seen.votes.last().map(|v| v.0), Some(8));
+    assert_eq!(h.machine.status().store_failures.unavailable, 2);
+}
+
+#[test]
+fn storage_unavailable_exits_by_default_without_sending() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let before = h.seen.votes.len();
+    h.storage.set_unavailable(true);
+    h.replay(11, 10);
+    assert!(matches!(
+        h.seen.exit,
+        Some(Err(NodeExit::StorageUnavailable { .. }))
+    ));
+    assert_eq!(h.seen.votes.len(), before);
+    // A stopped machine does nothing more.
+    h.storage.set_unavailable(false);
+    h.replay(12, 11);
+    assert_eq!(h.seen.votes.len(), before);
+}
+
+#[test]
+fn lock_lost_exits_before_the_vote_leaves() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let before = h.seen.votes.len();
+    let secondary = h.other_instance();
+    h.block_on(secondary.takeover(&keys.primary.pubkey()))
+        .unwrap();
+    h.replay(11, 10);
+    match &h.seen.exit {
+        Some(Err(NodeExit::LockLost { identity, by })) => {
+            assert_eq!(*identity, keys.primary.pubkey());
+            assert_eq!(**by, *secondary.instance());
+        }
+        other => panic!("expected LockLost, got {other:?}"),
+    }
+    assert_eq!(h.seen.votes.len(), before);
+    assert_eq!(h.machine.status().store_failures.lock_lost, 1);
+}
+
+#[test]
+fn a_hot_spare_becomes_the_voter_after_set_identity() {
+    let keys = Keys::new();
+    // The secondary: its own identity, the primary's keypair as voter.
+    let mut h = Harness::new(&keys, &keys.secondary, &[&keys.primary]);
+    h.replay_chain(0, 5);
+    assert_eq!(h.machine.status().role, Role::HotSpare);
+    assert!(h.seen.votes.is_empty());
+    let outset_before = h.seen.contacts.last().unwrap().info.outset;
+
+    h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: false,
+    })
+    .unwrap();
+    let status = h.machine.status();
+    assert_eq!(
+        (status.identity, status.role),
+        (keys.primary.pubkey(), Role::Voting)
+    );
+    let contact = h.seen.contacts.last().unwrap();
+    assert_eq!(contact.verify(), Some(keys.primary.pubkey()));
+    assert!(contact.info.outset > outset_before);
+    // It votes at once (the newest bank), then every new bank.
+    h.replay(6, 5);
+    assert_eq!(
+        h.seen.votes,
+        vec![(5, keys.primary.pubkey()), (6, keys.primary.pubkey())]
+    );
+}
+
+/// Every `setIdentity` refusal leaves the node exactly as it was: same
+/// identity, role and fence, and the fence in storage unmoved.
+#[test]
+fn every_set_identity_refusal_leaves_the_machine_unchanged() {
+    let keys = Keys::new();
+    let mut h = Harness::new(&keys, &keys.secondary, &[&keys.primary]);
+    h.replay_chain(0, 5);
+    let before = h.machine.status();
+    let holder = |h: &Harness| h.storage.holder(&keys.primary.pubkey());
+
+    // A keypair that could not vote.
+    let stranger = Keypair::new();
+    let refused = h.admin(Command::SetIdentity {
+        keypair: stranger,
+        require_tower: false,
+    });
+    assert!(
+        matches!(refused, Err(AdminError::InvalidParams(_))),
+        "{refused:?}"
+    );
+    // No tower stored, and one required.
+    let refused = h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: true,
+    });
+    assert!(
+        matches!(refused, Err(AdminError::TowerUnavailable { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(holder(&h), None, "the fence did not move");
+    // A corrupt tower.
+    h.storage
+        .put_raw_tower(&keys.primary.pubkey(), vec![1, 2, 3]);
+    let refused = h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: false,
+    });
+    assert!(
+        matches!(refused, Err(AdminError::TowerUnavailable { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(holder(&h), None, "the fence did not move");
+    // Another node's tower under this identity's key.
+    h.storage.put_raw_tower(
+        &keys.primary.pubkey(),
+        tower_with_votes(&keys.secondary, [1]).to_bytes(),
+    );
+    let refused = h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: false,
+    });
+    assert!(
+        matches!(refused, Err(AdminError::TowerUnavailable { .. })),
+        "{refused:?}"
+    );
+    // Storage does not answer: the outcome is unknown, and said so.
+    h.storage.put_raw_tower(
+        &keys.primary.pubkey(),
+        tower_with_votes(&keys.primary, [1]).to_bytes(),
+    );
+    h.storage.set_unavailable(true);
+    let refused = h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: false,
+    });
+    assert!(
+        matches!(refused, Err(AdminError::OutcomeUnknown { .. })),
+        "{refused:?}"
+    );
+    h.storage.set_unavailable(false);
+
+    assert_eq!(h.machine.status(), before);
+    assert!(h.seen.exit.is_none());
+    h.replay(6, 5);
+    assert!(h.seen.votes.is_empty(), "still a hot spare");
+}
+
+#[test]
+fn set_identity_waits_for_a_store_in_flight() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let bank = h.bank(11, 10);
+    h.step(Event::Bank(bank));
+    let store = h.pending.pop_front().unwrap();
+    assert!(matches!(store, Action::Store { .. }));
+    h.step(Event::Admin {
+        request: RequestId(99),
+        command: Command::SetIdentity {
+            keypair: keys.primary.insecure_clone(),
+            require_tower: true,
+        },
+    });
+    // Nothing starts while the store is in flight.
+    assert!(h.pending.is_empty(), "{:?}", h.pending);
+    let answer = h.execute(store).unwrap();
+    h.step(answer);
+    // The vote leaves first, then the takeover starts.
+    assert!(matches!(
+        h.pending.pop_front(),
+        Some(Action::SendVote { slot: 11, .. })
+    ));
+    assert!(matches!(h.pending.front(), Some(Action::CheckTower { .. })));
+    h.settle();
+    assert!(matches!(
+        h.seen.replies.last(),
+        Some((RequestId(99), Ok(())))
+    ));
+}
+
+#[test]
+fn a_late_or_repeated_answer_is_ignored() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let votes = h.seen.votes.len();
+    let bank = h.bank(11, 10);
+    h.step(Event::Bank(bank));
+    let Some(Action::Store { op, token, tower }) = h.pending.pop_front() else {
+        panic!("expected a store")
+    };
+    let stale = Event::Stored {
+        op: OpId(op.0 + 1000),
+        result: Err(Harness::unavailable()),
+        elapsed: Default::default(),
+    };
+    h.step(stale);
+    assert!(h.pending.is_empty() && h.seen.exit.is_none());
+    let result = h.block_on(h.storage.store(&token, &tower));
+    h.step(Event::Stored {
+        op,
+        result,
+        elapsed: Default::default(),
+    });
+    h.settle();
+    assert_eq!(h.seen.votes.len(), votes + 1);
+    // The same answer again (a retried delivery) sends nothing more.
+    let result = h.block_on(h.storage.store(&token, &tower));
+    h.step(Event::Stored {
+        op,
+        result,
+        elapsed: Default::default(),
+    });
+    h.settle();
+    assert_eq!(h.seen.votes.len(), votes + 1);
+}
+
+#[test]
+fn a_newer_instance_of_the_identity_in_gossip_means_exit() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let ours = h.seen.contacts.last().unwrap().info.clone();
+    let contact = |outset: u64| {
+        towerlock_cluster::api::ContactInfo {
+            instance: "another".into(),
+            outset,
+            ..ours.clone()
+        }
+        .sign(&keys.primary)
+    };
+    h.step(Event::Contact(contact(ours.outset - 1)));
+    assert!(h.seen.exit.is_none() && h.pending.is_empty());
+    h.step(Event::Contact(contact(ours.outset + 1)));
+    h.settle();
+    assert!(matches!(
+        h.seen.exit,
+        Some(Err(NodeExit::DuplicateInstance { .. }))
+    ));
+}
+
+#[test]
+fn a_node_back_after_a_long_outage_votes_again() {
+    let keys = Keys::new();
+    let storage = MemoryTowerStorage::new();
+    let mut h = Harness::with(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        storage,
+        UnavailablePolicy::Exit,
+    );
+    // The tower from before the outage: votes 1..=40.
+    let before = h.storage.new_instance();
+    let token = h
+        .block_on(before.takeover(&keys.primary.pubkey()))
+        .unwrap()
+        .token;
+    let _stored = h
+        .block_on(before.store(&token, &tower_with_votes(&keys.primary, 1..=40)))
+        .unwrap();
+    // Back to banks 100.. only; its votes landed on the cluster's fork.
+    for slot in 100..=106u64 {
+        let mut bank = h.bank(slot, slot - 1);
+        bank.vote_accounts[0].lockouts = (10..=39).map(|s| (s, (40 - s) as u32)).collect();
+        h.step(Event::Bank(bank));
+        h.settle();
+    }
+    assert_eq!(h.machine.status().loaded_last_vote, Some(40));
+    let voted = h.voted_slots();
+    assert!(
+        !voted.is_empty() && voted.iter().all(|s| *s >= 100),
+        "{voted:?}"
+    );
+}
+
+#[test]
+fn a_leader_slot_is_fenced_before_its_block_and_never_produced_twice() {
+    let keys = Keys::new();
+    let mut h = leading_primary(&keys, &[12, 13]);
+    let bank = h.bank(11, 10);
+    h.step(Event::Bank(bank));
+    // The vote first, then the fence, then the block (the schedule is known).
+    let mut order = vec![];
+    while let Some(action) = h.pending.pop_front() {
+        order.push(match &action {
+            Action::Store { .. } => "store",
+            Action::SendVote { .. } => "vote",
+            Action::FetchLeaderSchedule { .. } => "schedule",
+            Action::FenceLeaderSlot { slot: 12, .. } => "fence 12",
+            Action::SubmitBlock(block) if block.slot == 12 => "block 12",
+            _ => "other",
+        });
+        if let Some(event) = h.execute(action) {
+            h.step(event);
+        }
+    }
+    assert_eq!(order, ["store", "vote", "fence 12", "block 12"]);
+    let block = &h.seen.blocks[0];
+    assert_eq!(
+        block.verify().map(|(leader, _)| leader),
+        Some(keys.primary.pubkey())
+    );
+
+    // The same identity taken again (set-identity to itself), and the
+    // cluster replaying bank 11 after a reconnect: 12 is not produced again.
+    h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: true,
+    })
+    .unwrap();
+    h.replay(11, 10);
+    assert_eq!(h.seen.blocks.len(), 1);
+    // Slot 13 is produced once bank 12 is in.
+    h.replay(12, 11);
+    assert_eq!(
+        h.seen.blocks.iter().map(|b| b.slot).collect::<Vec<_>>(),
+        [12, 13]
+    );
+}
+
+#[test]
+fn a_new_holder_never_produces_a_slot_the_old_one_fenced() {
+    let keys = Keys::new();
+    let mut primary = leading_primary(&keys, &[12]);
+    primary.replay(11, 10);
+    assert_eq!(primary.seen.blocks.len(), 1);
+    // The secondary takes over in the middle of slot 12.
+    let storage = primary.other_instance();
+    let mut secondary = Harness::with(
+        &keys,
+        &keys.secondary,
+        &[&keys.primary],
+        storage,
+        UnavailablePolicy::Exit,
+    );
+    secondary.leader_slots = [12].into();
+    secondary.replay_chain(0, 10);
+    secondary
+        .admin(Command::SetIdentity {
+            keypair: keys.primary.insecure_clone(),
+            require_tower: true,
+        })
+        .unwrap();
+    secondary.replay(11, 10);
+    assert!(
+        secondary.seen.blocks.is_empty(),
+        "slot 12 was fenced by the old holder"
+    );
+    assert!(
+        secondary.voted_slots().is_empty(),
+        "11 was the old holder's vote"
+    );
+}
+
+#[test]
+fn a_silent_bank_stream_is_reopened() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    h.step(Event::Tick);
+    assert!(h.pending.is_empty());
+    h.now.unix_micros += BANK_SILENCE.as_micros() as u64;
+    h.step(Event::Tick);
+    h.settle();
+    assert_eq!(h.seen.reopened, [Stream::Banks]);
+    h.step(Event::StreamClosed {
+        stream: Stream::Gossip,
+        reason: "reset".into(),
+    });
+    h.settle();
+    assert_eq!(h.seen.reopened, [Stream::Banks, Stream::Gossip]);
+    h.step(Event::ClusterLost {
+        reason: "gone".into(),
+    });
+    h.settle();
+    assert!(matches!(
+        h.seen.exit,
+        Some(Err(NodeExit::ClusterLost { .. }))
+    ));
+}
+
+#[test]
+fn removing_the_voters_makes_a_hot_spare_and_adding_one_back_a_voter() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    h.admin(Command::RemoveAllAuthorizedVoters).unwrap();
+    h.replay(11, 10);
+    assert_eq!(h.machine.status().role, Role::HotSpare);
+    assert_eq!(h.voted_slots().last(), Some(&10));
+    h.admin(Command::AddAuthorizedVoter {
+        keypair: keys.primary.insecure_clone(),
+    })
+    .unwrap();
+    h.replay(12, 11);
+    assert_eq!(h.machine.status().role, Role::Voting);
+    assert_eq!(h.voted_slots().last(), Some(&12));
+}
