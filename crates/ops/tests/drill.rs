@@ -30,3 +30,25 @@ fn drill_runs_the_seed_story_with_a_clean_audit() {
         "{figures}"
     );
 }
+
+#[test]
+fn drill_without_etcd_says_how_to_install_it() {
+    let towerlock = std::path::Path::new(env!("CARGO_BIN_EXE_towerlock"));
+    let validator = towerlock.with_file_name("towerlock-validator");
+    // A PATH with no etcd on it.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(towerlock)
+        .args(["drill", "--validator-bin"])
+        .arg(&validator)
+        .env("PATH", empty.path())
+        .output()
+        .expect("run towerlock drill");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!("error: {}", towerlock_testsupport::ETCD_MISSING),
+        "one sentence saying how to install etcd"
+    );
+}

@@ -10,6 +10,7 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 use towerlock_etcd::etcd_client::{EventType, WatchOptions};
 use towerlock_storage::{EtcdTowerStorage, StorageError, TowerStorage};
+use towerlock_testsupport::lab::wait_until;
 use towerlock_testsupport::EtcdProcess;
 use towerlock_tower::{Recorded, SavedTower, Tower};
 
@@ -201,16 +202,21 @@ async fn etcd_down_is_unavailable_and_the_token_survives_a_restart() {
 
     etcd.restart().await;
     // The fence is persisted in etcd: the same token works once it is back.
-    let until = Instant::now() + Duration::from_secs(20);
-    let stored = loop {
-        match a.store(&token, &saved).await {
-            Ok(stored) => break stored,
-            Err(err) if err.is_unavailable() && Instant::now() < until => {
-                tokio::time::sleep(Duration::from_millis(100)).await
+    let mut last = None;
+    let stored = wait_until(
+        Duration::from_secs(20),
+        "a store after the restart",
+        async || match a.store(&token, &saved).await {
+            Ok(stored) => Ok(Some(stored)),
+            Err(err) if err.is_unavailable() => {
+                last = Some(err);
+                Ok(None)
             }
             Err(err) => panic!("store after restart: {err}"),
-        }
-    };
+        },
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{err}: {last:?}"));
     assert!(stored.revision() > token.revision);
 
     let b = EtcdTowerStorage::connect(&config).await.unwrap();

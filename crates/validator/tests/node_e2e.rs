@@ -6,21 +6,18 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use solana_signer::Signer;
+use std::sync::{Arc, Mutex};
 use towerlock_cluster::client::RpcClient;
-use towerlock_testsupport::lab::Lab;
+
+use towerlock_audit::event::Event;
+use towerlock_testsupport::lab::{free_port, now_ms, Lab};
+use towerlock_testsupport::Must;
 
 const SLOT_MS: u64 = 150;
 const WAIT: Duration = Duration::from_secs(60);
 
 fn bin() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_BIN_EXE_towerlock-validator"))
-}
-
-fn field(line: &str, key: &str) -> String {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-        .to_string()
 }
 
 async fn http_get(addr: &str, path: &str) -> String {
@@ -35,23 +32,32 @@ async fn http_get(addr: &str, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_rpc_and_metrics_report_a_voting_primary() {
-    let lab = Lab::start(bin(), SLOT_MS, None).await;
+    let lab = Lab::start(bin(), SLOT_MS, None).await.must();
     let mut args = lab.primary_args();
-    args.extend(["--metrics-addr".into(), "127.0.0.1:0".into()]);
-    let mut primary = lab.spawn_validator("primary", &args);
-    let instance = primary.instance(WAIT).await.unwrap();
-    let rpc_line = primary.wait_for_log("node RPC", WAIT).await.unwrap();
-    let metrics_line = primary.wait_for_log(" metrics", WAIT).await.unwrap();
-    let first = lab.cluster.wait_for_vote(&instance, 0, WAIT).await.unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", free_port().must());
+    args.extend(["--metrics-addr".into(), metrics_addr.clone()]);
+    let mut primary = lab.spawn_validator("primary", &args).must();
+    let instance = primary.instance(WAIT).await.must();
+    let first = lab.cluster.wait_for_vote(&instance, 0, WAIT).await.must();
     // A second vote: the node has finished with the first (sent, counted).
     let vote = lab
         .cluster
         .wait_for_vote(&instance, first.ts_ms, WAIT)
         .await
-        .unwrap();
+        .must();
     let voted = vote.lockouts.last().unwrap().0;
 
-    let rpc = RpcClient::new(format!("http://{}", field(&rpc_line, "addr")));
+    // The node's RPC address, as its admin socket names it.
+    let rpc_addr = primary
+        .admin_client()
+        .await
+        .must()
+        .rpc_address()
+        .await
+        .unwrap()
+        .expect("the node serves RPC")
+        .to_string();
+    let rpc = RpcClient::new(format!("http://{rpc_addr}"));
     let identity = lab.cluster.keys.identity.pubkey().to_string();
     assert_eq!(
         rpc.call("getIdentity", json!([])).await.unwrap(),
@@ -69,11 +75,11 @@ async fn node_rpc_and_metrics_report_a_voting_primary() {
     // Cluster-wide methods pass through, with Solana's shapes.
     let epoch: Value = rpc.call("getEpochInfo", json!([])).await.unwrap();
     assert!(epoch["slotsInEpoch"].as_u64().is_some(), "{epoch}");
-    // The admin socket names the same RPC address.
-    let out = primary.admin(&["rpc-address"]).await;
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&field(&rpc_line, "addr")));
+    // The admin command line names the same RPC address.
+    let out = primary.admin(&["rpc-address"]).await.must();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&rpc_addr));
 
-    let metrics = http_get(&field(&metrics_line, "addr"), "/metrics").await;
+    let metrics = http_get(&metrics_addr, "/metrics").await;
     assert!(metrics.contains("towerlock_role 1"), "{metrics}");
     let sent: u64 = metrics
         .lines()
@@ -91,7 +97,7 @@ async fn node_rpc_and_metrics_report_a_voting_primary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_refusals_are_one_sentence_and_touch_nothing() {
-    let lab = Lab::start(bin(), SLOT_MS, None).await;
+    let lab = Lab::start(bin(), SLOT_MS, None).await.must();
 
     // The seed's secondary without --no-check-vote-account.
     let args: Vec<String> = lab
@@ -99,20 +105,20 @@ async fn start_up_refusals_are_one_sentence_and_touch_nothing() {
         .into_iter()
         .filter(|a| a != "--no-check-vote-account")
         .collect();
-    let mut secondary = lab.spawn_validator("secondary", &args);
-    assert_eq!(secondary.wait_exit(WAIT).await.unwrap().code(), Some(1));
+    let mut secondary = lab.spawn_validator("secondary", &args).must();
+    assert_eq!(secondary.wait_exit(WAIT).await.must().code(), Some(1));
     let log = secondary.log_text();
     assert!(log.contains("--no-check-vote-account"), "{log}");
 
     // A corrupt tower in etcd stops the primary and is left in place.
     let staked = lab.cluster.keys.identity.pubkey();
-    let mut client = lab.etcd.client().await;
+    let mut client = lab.etcd.client().await.must();
     client
         .put(format!("{staked}/tower"), b"not a tower".to_vec(), None)
         .await
         .unwrap();
-    let mut primary = lab.spawn_validator("primary", &lab.primary_args());
-    assert_eq!(primary.wait_exit(WAIT).await.unwrap().code(), Some(1));
+    let mut primary = lab.spawn_validator("primary", &lab.primary_args()).must();
+    assert_eq!(primary.wait_exit(WAIT).await.must().code(), Some(1));
     let log = primary.log_text();
     assert!(
         log.contains("corrupt") && log.contains("left untouched"),
@@ -133,25 +139,25 @@ async fn start_up_refusals_are_one_sentence_and_touch_nothing() {
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut args = lab.primary_args();
     args[1] = loose.display().to_string();
-    let mut node = lab.spawn_validator("loose", &args);
-    assert_eq!(node.wait_exit(WAIT).await.unwrap().code(), Some(1));
+    let mut node = lab.spawn_validator("loose", &args).must();
+    assert_eq!(node.wait_exit(WAIT).await.must().code(), Some(1));
     let log = node.log_text();
     assert!(log.contains("chmod 600"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_exit_stops_the_node_cleanly() {
-    let lab = Lab::start(bin(), SLOT_MS, None).await;
-    let mut primary = lab.spawn_validator("primary", &lab.primary_args());
-    let instance = primary.instance(WAIT).await.unwrap();
-    lab.cluster.wait_for_vote(&instance, 0, WAIT).await.unwrap();
-    let out = primary.admin(&["exit"]).await;
+    let lab = Lab::start(bin(), SLOT_MS, None).await.must();
+    let mut primary = lab.spawn_validator("primary", &lab.primary_args()).must();
+    let instance = primary.instance(WAIT).await.must();
+    lab.cluster.wait_for_vote(&instance, 0, WAIT).await.must();
+    let out = primary.admin(&["exit"]).await.must();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let status = primary.wait_exit(WAIT).await.expect("the node exits");
+    let status = primary.wait_exit(WAIT).await.must();
     assert_eq!(status.code(), Some(0));
     assert!(!primary.ledger.join("admin.rpc").exists(), "socket removed");
 }
@@ -159,45 +165,96 @@ async fn admin_exit_stops_the_node_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voting_primary_produces_its_leader_slots() {
     // Half the stake: leader rotations come often.
-    let mut lab = Lab::start_with_stake(bin(), SLOT_MS, None, 50.0).await;
-    let mut primary = lab.spawn_validator("primary", &lab.primary_args());
-    let instance = primary.instance(WAIT).await.unwrap();
-    let until = std::time::Instant::now() + WAIT;
-    let block = loop {
-        if let Some(block) = lab
-            .cluster
-            .blocks()
-            .into_iter()
-            .find(|b| b.instance == instance)
-        {
-            break block;
-        }
-        assert!(std::time::Instant::now() < until, "no block produced");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let mut lab = Lab::start_with_stake(bin(), SLOT_MS, None, 50.0)
+        .await
+        .must();
     let identity = lab.cluster.keys.identity.pubkey().to_string();
+    // Watching the fence from before the node runs: every value the
+    // `leader` key takes, with when this process learnt it.
+    let fences = watch_fences(&lab, &identity).await;
+    let mut primary = lab.spawn_validator("primary", &lab.primary_args()).must();
+    let instance = primary.instance(WAIT).await.must();
+    let block = lab
+        .cluster
+        .trail
+        .wait_for(WAIT, "a block of ours", |e| match e {
+            Event::Block(b) if b.instance == instance => Some(b.clone()),
+            _ => None,
+        })
+        .await
+        .must();
     assert_eq!(block.leader, identity);
     assert!(!block.duplicate);
-    // The block was fenced first: etcd's leader key names a slot at least
-    // as new.
-    let mut client = lab.etcd.client().await;
-    let leader = client
-        .get(format!("{identity}/leader"), None)
-        .await
-        .unwrap();
-    let fenced: u64 = std::str::from_utf8(leader.kvs()[0].value())
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        fenced >= block.slot,
-        "fenced {fenced}, produced {}",
-        block.slot
-    );
     drop(primary);
     lab.cluster.stop().await;
+
+    // Each block was fenced before it was produced. A watch cannot report a
+    // write before etcd committed it, so the moment we learnt of the fence
+    // of slot S (`fenced_ms`) is at or after its commit; the block's time
+    // is when the cluster (in this process, on the same clock) received it.
+    // `fenced_ms <= block.ts_ms` therefore proves commit <= block. A node
+    // that submits the block first, or never fences it, fails: its commit
+    // comes after the block, and so does the watch's report of it.
+    let fences = fences.lock().unwrap().clone();
+    let ours: Vec<_> = lab
+        .cluster
+        .blocks()
+        .must()
+        .into_iter()
+        .filter(|b| b.instance == instance)
+        .collect();
+    assert!(!ours.is_empty());
+    for block in &ours {
+        let fenced_ms = fences
+            .iter()
+            .find(|(slot, _)| *slot >= block.slot)
+            .map(|(_, ms)| *ms);
+        assert!(
+            fenced_ms.is_some_and(|fenced_ms| fenced_ms <= block.ts_ms),
+            "block {} received at {} ms, its fence seen at {fenced_ms:?} ms (fences: {fences:?})",
+            block.slot,
+            block.ts_ms
+        );
+    }
     let report = towerlock_audit::check_file(&lab.cluster.audit_path()).unwrap();
     assert!(report.is_clean(), "{report}");
+}
+
+/// Watches `<identity>/leader` on a thread and runtime of its own (so that
+/// the test's own work cannot delay it); returns once the watch is in place
+/// the list it fills with (fenced slot, ms since the epoch when it arrived).
+async fn watch_fences(lab: &Lab, identity: &str) -> Arc<Mutex<Vec<(u64, u64)>>> {
+    let fences = Arc::new(Mutex::new(Vec::new()));
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let config = lab.etcd.config();
+    let key = format!("{identity}/leader");
+    let list = Arc::clone(&fences);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut client = towerlock_etcd::connect(&config).await.unwrap();
+            let mut stream = client.watch(key, None).await.unwrap();
+            let _ = ready_tx.send(());
+            // Ends when etcd goes away with the lab.
+            while let Ok(Some(response)) = stream.message().await {
+                let arrived = now_ms();
+                for event in response.events() {
+                    let slot = event
+                        .kv()
+                        .and_then(|kv| std::str::from_utf8(kv.value()).ok())
+                        .and_then(|v| v.parse().ok());
+                    if let Some(slot) = slot {
+                        list.lock().unwrap().push((slot, arrived));
+                    }
+                }
+            }
+        });
+    });
+    ready.await.expect("the watch started");
+    fences
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,28 +268,22 @@ async fn leader_slots_follow_the_schedule_across_epochs() {
         stake_percent: 50.0,
         ..Default::default()
     };
-    let mut lab = Lab::start_with(bin(), None, options).await;
-    let mut primary = lab.spawn_validator("primary", &lab.primary_args());
-    let instance = primary.instance(WAIT).await.unwrap();
+    let mut lab = Lab::start_with(bin(), None, options).await.must();
+    let mut primary = lab.spawn_validator("primary", &lab.primary_args()).must();
+    let instance = primary.instance(WAIT).await.must();
     // Blocks produced in three different epochs.
-    let until = std::time::Instant::now() + WAIT;
-    loop {
-        let epochs: std::collections::BTreeSet<u64> = lab
-            .cluster
-            .blocks()
-            .iter()
-            .filter(|b| b.instance == instance)
-            .map(|b| b.slot / 32)
-            .collect();
-        if epochs.len() >= 3 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < until,
-            "blocks only in epochs {epochs:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut epochs = std::collections::BTreeSet::new();
+    lab.cluster
+        .trail
+        .wait_for(WAIT, "blocks of ours in three epochs", |e| match e {
+            Event::Block(b) if b.instance == instance => {
+                epochs.insert(b.slot / 32);
+                (epochs.len() >= 3).then_some(())
+            }
+            _ => None,
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err}; blocks only in epochs {epochs:?}"));
     assert!(primary.is_running());
     drop(primary);
     lab.cluster.stop().await;
@@ -240,5 +291,5 @@ async fn leader_slots_follow_the_schedule_across_epochs() {
     assert!(report.is_clean(), "{report}");
     // Every block of ours was in a leader slot of ours (the cluster refuses
     // others; none was refused as a duplicate or late).
-    assert!(lab.cluster.blocks().iter().all(|b| !b.duplicate));
+    assert!(lab.cluster.blocks().must().iter().all(|b| !b.duplicate));
 }

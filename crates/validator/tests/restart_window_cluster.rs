@@ -17,6 +17,7 @@ use solana_pubkey::Pubkey;
 use towerlock_cluster::core::Cluster;
 use towerlock_cluster::genesis::{self, Genesis, InitOptions, GENESIS_FILE, IDENTITY_FILE};
 use towerlock_testsupport::lab::ClusterServer;
+use towerlock_testsupport::Must;
 use towerlock_validator::restart_window::decision::WaitKind;
 use towerlock_validator::restart_window::status::{PollStatus, StatusSink};
 use towerlock_validator::restart_window::{
@@ -62,7 +63,7 @@ impl LocalCluster {
         .unwrap();
         let server = ClusterServer::start(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
-            .unwrap();
+            .must();
         Self {
             url: server.url().to_string(),
             identity,

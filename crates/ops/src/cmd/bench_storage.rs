@@ -11,8 +11,8 @@ use solana_hash::Hash;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use towerlock_etcd::{EtcdArgs, EtcdConfig};
+use towerlock_lab::EtcdProcess;
 use towerlock_storage::{EtcdTowerStorage, FileTowerStorage, TowerStorage};
-use towerlock_testsupport::EtcdProcess;
 use towerlock_tower::{SavedTower, Tower};
 
 use super::bench::{print_header, print_row, Samples};
@@ -36,7 +36,7 @@ impl BenchStorageArgs {
             Some(args) => (None, EtcdConfig::from(args)),
             None => {
                 eprintln!("starting a local etcd with mutual TLS…");
-                let etcd = EtcdProcess::start().await;
+                let etcd = EtcdProcess::start().await?;
                 let config = etcd.config();
                 (Some(etcd), config)
             }

@@ -7,14 +7,14 @@
 //! monitoring-triggered failover away from a primary that hangs.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::ExitCode,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context};
 use clap::Args;
-use towerlock_testsupport::lab::{now_ms, Lab, ValidatorProcess};
+use towerlock_lab::{now_ms, Lab, Role, ValidatorProcess};
 
 #[derive(Debug, Args)]
 pub struct DrillArgs {
@@ -39,98 +39,135 @@ struct Failover {
     switch: Duration,
 }
 
+/// A node the drill started, with its instance id.
+struct Node {
+    process: ValidatorProcess,
+    instance: String,
+}
+
+/// The lab and what the drill has measured so far.
+struct Drill {
+    lab: Lab,
+    bin: PathBuf,
+    identity_file: String,
+    failovers: Vec<Failover>,
+}
+
 fn step(text: &str) {
     println!("\n== {text}");
-}
-
-async fn wait_for_votes(lab: &Lab, instance: &str, n: usize) -> anyhow::Result<()> {
-    lab.cluster
-        .wait_for_more_votes(instance, n, WAIT)
-        .await
-        .map_err(anyhow::Error::msg)
-}
-
-fn missed_slots(lab: &Lab, old: &str, new: &str, since_ms: u64) -> usize {
-    lab.cluster
-        .missed_slots(old, new, since_ms)
-        .unwrap_or(usize::MAX)
-}
-
-async fn start(
-    lab: &Lab,
-    name: &str,
-    args: &[String],
-    expect: &str,
-) -> anyhow::Result<(ValidatorProcess, String)> {
-    let mut node = lab.spawn_validator(name, args);
-    let instance = node.instance(WAIT).await.map_err(anyhow::Error::msg)?;
-    node.wait_for_log(expect, WAIT)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    node.wait_ready(WAIT).await.map_err(anyhow::Error::msg)?;
-    Ok((node, instance))
-}
-
-async fn expect_exit(node: &mut ValidatorProcess, why: &str) -> anyhow::Result<String> {
-    let status = node
-        .wait_exit(WAIT)
-        .await
-        .with_context(|| format!("{} did not exit ({why})", node.name))?;
-    if status.code() != Some(1) {
-        bail!("{} exited with {status}, expected status 1", node.name);
-    }
-    let log = node.log_text();
-    let reason = log
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or("(no reason logged)")
-        .to_string();
-    Ok(reason)
 }
 
 impl DrillArgs {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let bin = super::validator_bin(self.validator_bin.as_deref())?;
         let started = Instant::now();
+        let mut drill = Drill::start(&bin, self.slot_ms, self.dir.clone()).await?;
+        let (primary, secondary) = drill.primary_and_hot_spare().await?;
+        let secondary = drill.manual_failover(primary, secondary).await?;
+        let (primary, secondary) = drill.restart_cycle(secondary).await?;
+        drill.monitoring_failover(primary, secondary).await?;
+        let clean = drill.audit(started).await?;
+        if self.dir.is_some() {
+            println!("kept: {}", drill.lab.dir.display());
+        }
+        Ok(if clean {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+}
+
+impl Drill {
+    async fn start(bin: &Path, slot_ms: u64, dir: Option<PathBuf>) -> anyhow::Result<Self> {
         step("etcd with the seed's mutual TLS, and a local cluster");
-        let mut lab = Lab::start(&bin, self.slot_ms, self.dir.clone()).await;
+        let lab = Lab::start(bin, slot_ms, dir).await?;
         println!(
             "etcd      https://{} (client certificates required)",
             lab.etcd.endpoint()
         );
-        println!("cluster   {} ({} ms slots)", lab.cluster.url, self.slot_ms);
+        println!("cluster   {} ({} ms slots)", lab.cluster.url, slot_ms);
         println!("directory {}", lab.dir.display());
-        let identity_file = lab.cluster.identity_file();
-        let identity_file = identity_file
+        let identity_file = lab
+            .cluster
+            .identity_file()
             .to_str()
             .context("non-UTF-8 path")?
             .to_string();
-        let mut failovers = Vec::new();
+        Ok(Self {
+            lab,
+            bin: bin.to_path_buf(),
+            identity_file,
+            failovers: Vec::new(),
+        })
+    }
 
+    /// Starts a node and waits until it plays `role` with its admin RPC up.
+    async fn start_node(&self, name: &str, args: &[String], role: Role) -> anyhow::Result<Node> {
+        let (process, instance) = self.lab.start_validator(name, args, role, WAIT).await?;
+        Ok(Node { process, instance })
+    }
+
+    async fn wait_for_votes(&self, node: &Node, n: usize) -> anyhow::Result<()> {
+        self.lab
+            .cluster
+            .wait_for_more_votes(&node.instance, n, WAIT)
+            .await?;
+        Ok(())
+    }
+
+    fn missed_slots(&self, old: &Node, new: &Node, since_ms: u64) -> anyhow::Result<usize> {
+        let missed = self
+            .lab
+            .cluster
+            .missed_slots(&old.instance, &new.instance, since_ms)?;
+        Ok(missed.unwrap_or(usize::MAX))
+    }
+
+    async fn primary_and_hot_spare(&self) -> anyhow::Result<(Node, Node)> {
         step(
             "primary: towerlock-validator --identity validator-keypair.json --tower-storage etcd …",
         );
-        let (mut primary, a) =
-            start(&lab, "primary", &lab.primary_args(), "took the fence").await?;
-        wait_for_votes(&lab, &a, 3).await?;
-        println!("primary votes (instance {a})");
+        let primary = self
+            .start_node("primary", &self.lab.primary_args(), Role::Voting)
+            .await?;
+        self.wait_for_votes(&primary, 3).await?;
+        println!("primary votes (instance {})", primary.instance);
 
         step("secondary: --identity secondary-validator-keypair.json --no-check-vote-account --authorized-voter validator-keypair.json");
-        let (mut secondary, b) =
-            start(&lab, "secondary", &lab.secondary_args(), "hot spare").await?;
-        wait_for_votes(&lab, &a, 2).await?;
-        if !lab.cluster.accepted_votes(&b).is_empty() {
+        let secondary = self
+            .start_node("secondary", &self.lab.secondary_args(), Role::HotSpare)
+            .await?;
+        self.wait_for_votes(&primary, 2).await?;
+        if !self
+            .lab
+            .cluster
+            .accepted_votes(&secondary.instance)?
+            .is_empty()
+        {
             bail!("the hot spare voted");
         }
-        println!("secondary replays as a hot spare (instance {b}), no votes");
+        println!(
+            "secondary replays as a hot spare (instance {}), no votes",
+            secondary.instance
+        );
+        Ok((primary, secondary))
+    }
 
+    /// The seed's `wait-for-restart-window && set-identity` on the
+    /// secondary; the primary must terminate. Returns the new holder.
+    async fn manual_failover(
+        &mut self,
+        mut primary: Node,
+        secondary: Node,
+    ) -> anyhow::Result<Node> {
         step("manual failover on the secondary: wait-for-restart-window --identity validator-keypair.json && set-identity validator-keypair.json");
-        let ledger = secondary.ledger.display().to_string();
+        let ledger = secondary.process.ledger.display().to_string();
         let command = format!(
-            "{bin} --ledger {ledger} wait-for-restart-window --identity {identity_file} --min-idle-time 0.05 --max-delinquent-stake 100 \
-             && {bin} --ledger {ledger} set-identity {identity_file}",
-            bin = bin.display()
+            "{bin} --ledger {ledger} wait-for-restart-window --identity {identity} --min-idle-time 0.05 --max-delinquent-stake 100 \
+             && {bin} --ledger {ledger} set-identity {identity}",
+            bin = self.bin.display(),
+            identity = self.identity_file,
         );
         let since = now_ms();
         let begun = Instant::now();
@@ -148,54 +185,68 @@ impl DrillArgs {
             );
         }
         let switch = begun.elapsed();
-        let reason = expect_exit(&mut primary, "it must terminate once fenced out").await?;
+        let reason = expect_exit(&mut primary.process, "it must terminate once fenced out").await?;
         println!("primary terminated: {reason}");
-        wait_for_votes(&lab, &b, 3).await?;
-        let missed = missed_slots(&lab, &a, &b, since);
+        self.wait_for_votes(&secondary, 3).await?;
+        let missed = self.missed_slots(&primary, &secondary, since)?;
         println!("secondary votes; votable slots missed: {missed}");
-        failovers.push(Failover {
+        self.failovers.push(Failover {
             name: "manual",
             missed_slots: missed,
             switch,
         });
+        Ok(secondary)
+    }
 
+    /// The primary restarts and reclaims its identity (the secondary
+    /// exits), then the secondary restarts as a hot spare.
+    async fn restart_cycle(&mut self, mut secondary: Node) -> anyhow::Result<(Node, Node)> {
         step("restart cycle: the primary restarts and reclaims its identity once caught up");
         let since = now_ms();
         let begun = Instant::now();
-        let (mut primary, a2) = start(
-            &lab,
-            "primary-restarted",
-            &lab.primary_args(),
-            "took the fence",
-        )
-        .await?;
-        let reason = expect_exit(&mut secondary, "the primary reclaimed the identity").await?;
+        let primary = self
+            .start_node("primary-restarted", &self.lab.primary_args(), Role::Voting)
+            .await?;
+        let reason =
+            expect_exit(&mut secondary.process, "the primary reclaimed the identity").await?;
         println!("secondary terminated: {reason}");
-        wait_for_votes(&lab, &a2, 3).await?;
-        let missed = missed_slots(&lab, &b, &a2, since);
+        self.wait_for_votes(&primary, 3).await?;
+        let missed = self.missed_slots(&secondary, &primary, since)?;
         println!("primary votes again; votable slots missed: {missed}");
-        failovers.push(Failover {
+        self.failovers.push(Failover {
             name: "restart cycle",
             missed_slots: missed,
             switch: begun.elapsed(),
         });
-        let (secondary, b2) = start(
-            &lab,
-            "secondary-restarted",
-            &lab.secondary_args(),
-            "hot spare",
-        )
-        .await?;
-        wait_for_votes(&lab, &a2, 2).await?;
+        let secondary = self
+            .start_node(
+                "secondary-restarted",
+                &self.lab.secondary_args(),
+                Role::HotSpare,
+            )
+            .await?;
+        self.wait_for_votes(&primary, 2).await?;
         println!(
             "secondary restarted with its own identity: a hot spare again; the cycle is broken"
         );
+        Ok((primary, secondary))
+    }
 
+    /// The primary hangs (SIGSTOP); monitoring runs `set-identity` on the
+    /// secondary; thawed, the primary finds itself fenced out.
+    async fn monitoring_failover(
+        &mut self,
+        mut primary: Node,
+        secondary: Node,
+    ) -> anyhow::Result<()> {
         step("failover by monitoring: the primary hangs (SIGSTOP); monitoring runs set-identity on the secondary");
-        primary.pause();
+        primary.process.pause()?;
         let since = now_ms();
         let begun = Instant::now();
-        let output = secondary.admin(&["set-identity", &identity_file]).await;
+        let output = secondary
+            .process
+            .admin(&["set-identity", &self.identity_file])
+            .await?;
         if !output.status.success() {
             bail!(
                 "set-identity failed: {}",
@@ -203,31 +254,37 @@ impl DrillArgs {
             );
         }
         let switch = begun.elapsed();
-        wait_for_votes(&lab, &b2, 3).await?;
-        let missed = missed_slots(&lab, &a2, &b2, since);
+        self.wait_for_votes(&secondary, 3).await?;
+        let missed = self.missed_slots(&primary, &secondary, since)?;
         let thawed_at = now_ms();
-        primary.resume();
-        let reason = expect_exit(&mut primary, "thawed, it finds itself fenced out").await?;
-        let late = lab
+        primary.process.resume()?;
+        let reason =
+            expect_exit(&mut primary.process, "thawed, it finds itself fenced out").await?;
+        let late = self
+            .lab
             .cluster
-            .accepted_votes(&a2)
+            .accepted_votes(&primary.instance)?
             .iter()
             .filter(|v| v.ts_ms >= thawed_at)
             .count();
         println!(
             "hung primary thawed and terminated ({reason}); votes it sent after the thaw: {late}"
         );
-        failovers.push(Failover {
+        self.failovers.push(Failover {
             name: "monitoring",
             missed_slots: missed,
             switch,
         });
-        wait_for_votes(&lab, &b2, 3).await?;
-        drop(secondary);
+        self.wait_for_votes(&secondary, 3).await?;
+        Ok(())
+    }
 
+    /// Stops the cluster, audits the trail, prints the table and the
+    /// figures; returns whether the audit is clean.
+    async fn audit(&mut self, started: Instant) -> anyhow::Result<bool> {
         step("audit of every vote and block the cluster received");
-        lab.cluster.stop().await;
-        let report = towerlock_audit::check_file(&lab.cluster.audit_path())
+        self.lab.cluster.stop().await;
+        let report = towerlock_audit::check_file(&self.lab.cluster.audit_path())
             .context("cannot audit the trail")?;
         println!("{report}");
 
@@ -235,7 +292,7 @@ impl DrillArgs {
             "\n{:<16} {:>12} {:>14}",
             "failover", "command ms", "missed slots"
         );
-        for f in &failovers {
+        for f in &self.failovers {
             println!(
                 "{:<16} {:>12.0} {:>14}",
                 f.name,
@@ -243,7 +300,12 @@ impl DrillArgs {
                 f.missed_slots
             );
         }
-        let max_missed = failovers.iter().map(|f| f.missed_slots).max().unwrap_or(0);
+        let max_missed = self
+            .failovers
+            .iter()
+            .map(|f| f.missed_slots)
+            .max()
+            .unwrap_or(0);
         let votes = report
             .accounts
             .iter()
@@ -251,17 +313,24 @@ impl DrillArgs {
             .sum::<u64>();
         println!(
             "failovers={} violations={} max_missed_slots={max_missed} votes={votes} seconds={:.1}",
-            failovers.len(),
+            self.failovers.len(),
             report.violations.len(),
             started.elapsed().as_secs_f64()
         );
-        if self.dir.is_some() {
-            println!("kept: {}", lab.dir.display());
-        }
-        Ok(if report.is_clean() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        })
+        Ok(report.is_clean())
     }
+}
+
+/// Waits for `node` to exit with status 1; returns the reason it logged.
+async fn expect_exit(node: &mut ValidatorProcess, why: &str) -> anyhow::Result<String> {
+    let status = node
+        .wait_exit(WAIT)
+        .await
+        .with_context(|| format!("{} did not exit ({why})", node.name))?;
+    if status.code() != Some(1) {
+        bail!("{} exited with {status}, expected status 1", node.name);
+    }
+    Ok(node
+        .exit_reason()
+        .unwrap_or_else(|| "(no reason logged)".to_string()))
 }

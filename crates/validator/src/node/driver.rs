@@ -169,6 +169,7 @@ struct Executor {
     replies: HashMap<RequestId, oneshot::Sender<Result<(), AdminError>>>,
     next_request: u64,
     metrics: Arc<Metrics>,
+    published: watch::Sender<Published>,
 }
 
 impl Executor {
@@ -176,8 +177,14 @@ impl Executor {
     /// returns how the node ends once the machine says so.
     async fn drain(&mut self, machine: &mut NodeMachine) -> Option<Result<(), NodeExit>> {
         while let Some(action) = machine.poll_action() {
-            if let Action::Exit(result) = action {
-                return Some(result);
+            match action {
+                Action::Exit(result) => {
+                    self.publish(machine);
+                    return Some(result);
+                }
+                // An operator who got an answer sees the status it left.
+                Action::Reply { .. } => self.publish(machine),
+                _ => {}
             }
             if let Some(event) = self.execute(action).await {
                 machine.handle(now(), event);
@@ -263,6 +270,16 @@ impl Executor {
         }
     }
 
+    fn publish(&self, machine: &NodeMachine) {
+        let status = machine.status();
+        self.metrics.set_status(&status);
+        self.published.send_replace(Published {
+            status,
+            contact: Some(machine.contact_info(now())),
+            caught_up: machine.is_running(),
+        });
+    }
+
     fn register(&mut self, reply: oneshot::Sender<Result<(), AdminError>>) -> RequestId {
         self.next_request += 1;
         let request = RequestId(self.next_request);
@@ -278,16 +295,6 @@ fn warn_on_error<T>(result: Result<T, String>) -> bool {
     result.is_ok()
 }
 
-fn publish(machine: &NodeMachine, published: &watch::Sender<Published>, metrics: &Metrics) {
-    let status = machine.status();
-    metrics.set_status(&status);
-    published.send_replace(Published {
-        status,
-        contact: Some(machine.contact_info(now())),
-        caught_up: machine.is_running(),
-    });
-}
-
 /// Runs the node until an admin `exit`, `shutdown`, or a reason to stop.
 /// `shutdown` is only looked at between actions, so a store in flight
 /// always finishes first.
@@ -298,15 +305,14 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeExit> {
-    let (mut machine, mut executor) = start(config, metrics.clone()).await?;
+    let (mut machine, mut executor) = start(config, metrics, published).await?;
     let mut tick = tokio::time::interval(TICK);
     tokio::pin!(shutdown);
     loop {
         if let Some(result) = executor.drain(&mut machine).await {
-            publish(&machine, &published, &metrics);
             return result;
         }
-        publish(&machine, &published, &metrics);
+        executor.publish(&machine);
         let event = tokio::select! {
             biased;
             () = &mut shutdown => {
@@ -331,6 +337,7 @@ pub async fn run(
 async fn start(
     config: NodeConfig,
     metrics: Arc<Metrics>,
+    published: watch::Sender<Published>,
 ) -> Result<(NodeMachine, Executor), NodeExit> {
     let rpc = RpcClient::new(config.cluster_url.clone());
     let identity = config.identity.pubkey();
@@ -375,6 +382,7 @@ async fn start(
         replies: HashMap::new(),
         next_request: 0,
         metrics,
+        published,
     };
     Ok((machine, executor))
 }

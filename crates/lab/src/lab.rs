@@ -1,0 +1,172 @@
+//! etcd, a cluster, and the seed's primary and secondary command lines.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use towerlock_cluster::genesis::InitOptions;
+use towerlock_validator::admin::Role;
+
+use crate::{EtcdProcess, LabCluster, LabError, ValidatorProcess};
+
+/// The whole system on one machine: a real etcd with the seed's mutual TLS,
+/// a local cluster, and the validators started in its directory.
+pub struct Lab {
+    /// etcd (one member).
+    pub etcd: EtcdProcess,
+    /// The local cluster.
+    pub cluster: LabCluster,
+    /// The lab's directory: the cluster folder, ledgers and logs.
+    pub dir: PathBuf,
+    validator_bin: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Lab {
+    /// Starts etcd (TLS) and a cluster with `slot_ms` slots in a temporary
+    /// directory (or `dir`, kept afterwards).
+    pub async fn start(
+        validator_bin: &Path,
+        slot_ms: u64,
+        dir: Option<PathBuf>,
+    ) -> Result<Self, LabError> {
+        Self::start_with_stake(validator_bin, slot_ms, dir, 10.0).await
+    }
+
+    /// Like [`Lab::start`], our validator holding `stake_percent` of the
+    /// stake (more stake, more leader slots).
+    pub async fn start_with_stake(
+        validator_bin: &Path,
+        slot_ms: u64,
+        dir: Option<PathBuf>,
+        stake_percent: f64,
+    ) -> Result<Self, LabError> {
+        let options = InitOptions {
+            slot_ms,
+            slots_per_epoch: 8192,
+            fork_rate: 0.02,
+            synthetic: 10,
+            stake_percent,
+            ..InitOptions::default()
+        };
+        Self::start_with(validator_bin, dir, options).await
+    }
+
+    /// Like [`Lab::start`], with the cluster's genesis options.
+    pub async fn start_with(
+        validator_bin: &Path,
+        dir: Option<PathBuf>,
+        options: InitOptions,
+    ) -> Result<Self, LabError> {
+        let (tmp, dir) = match dir {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir)
+                    .map_err(LabError::io("create the lab directory", &dir))?;
+                (None, dir)
+            }
+            None => {
+                let tmp = tempfile::Builder::new()
+                    .prefix("towerlock-lab-")
+                    .tempdir()
+                    .map_err(LabError::io(
+                        "create a temporary directory in",
+                        std::env::temp_dir(),
+                    ))?;
+                let dir = tmp.path().to_path_buf();
+                (Some(tmp), dir)
+            }
+        };
+        let etcd = EtcdProcess::start().await?;
+        let cluster = LabCluster::start(&dir.join("cluster"), &options).await?;
+        Ok(Self {
+            etcd,
+            cluster,
+            dir,
+            validator_bin: validator_bin.to_path_buf(),
+            _tmp: tmp,
+        })
+    }
+
+    /// The `towerlock-validator` binary the lab starts.
+    pub fn validator_bin(&self) -> &Path {
+        &self.validator_bin
+    }
+
+    /// `--tower-storage etcd` and the etcd flags, as the seed gives them.
+    pub fn etcd_flags(&self) -> Vec<String> {
+        let mut flags = vec!["--tower-storage".into(), "etcd".into()];
+        flags.extend(self.etcd.cli_flags());
+        flags
+    }
+
+    fn common(&self) -> Vec<String> {
+        let mut args = vec![
+            "--vote-account".into(),
+            self.cluster.vote_account_file().display().to_string(),
+            "--entrypoint".into(),
+            self.cluster.url.clone(),
+            "--rpc-port".into(),
+            "0".into(),
+        ];
+        args.extend(self.etcd_flags());
+        args
+    }
+
+    /// The primary: the staked identity.
+    pub fn primary_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--identity".into(),
+            self.cluster.identity_file().display().to_string(),
+        ];
+        args.extend(self.common());
+        args
+    }
+
+    /// The seed's secondary: its own identity, `--no-check-vote-account`,
+    /// and the primary's identity as authorized voter.
+    pub fn secondary_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--identity".into(),
+            self.cluster.secondary_identity_file().display().to_string(),
+            "--no-check-vote-account".into(),
+            "--authorized-voter".into(),
+            self.cluster.identity_file().display().to_string(),
+        ];
+        args.extend(self.common());
+        args
+    }
+
+    /// Starts a validator whose ledger is `<lab>/<name>`.
+    pub fn spawn_validator(
+        &self,
+        name: &str,
+        args: &[String],
+    ) -> Result<ValidatorProcess, LabError> {
+        ValidatorProcess::spawn(&self.validator_bin, name, self.dir.join(name), args)
+    }
+
+    /// Starts a validator as `name` and waits until it plays `role` and its
+    /// admin RPC serves a running node; returns it with its instance id.
+    pub async fn start_validator(
+        &self,
+        name: &str,
+        args: &[String],
+        role: Role,
+        deadline: Duration,
+    ) -> Result<(ValidatorProcess, String), LabError> {
+        let mut node = self.spawn_validator(name, args)?;
+        let status = node.wait_role(role, deadline).await?;
+        node.wait_ready(deadline).await?;
+        Ok((node, status.instance))
+    }
+
+    /// Starts the seed's secondary as `name` and waits until it replays as a
+    /// hot spare and its admin RPC is ready; returns it with its instance id.
+    pub async fn start_hot_spare(
+        &self,
+        name: &str,
+        deadline: Duration,
+    ) -> Result<(ValidatorProcess, String), LabError> {
+        self.start_validator(name, &self.secondary_args(), Role::HotSpare, deadline)
+            .await
+    }
+}

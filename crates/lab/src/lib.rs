@@ -1,0 +1,42 @@
+//! The lab: the whole towerlock system on one machine, for `towerlock
+//! drill`, the benchmarks, the chaos harness and end-to-end tests.
+//!
+//! What it promises:
+//! - real processes, never mocks: [`EtcdProcess`] runs the `etcd` binary
+//!   (temporary data dir, free loopback ports, the seed's mutual TLS),
+//!   [`ValidatorProcess`] runs `towerlock-validator` with a command line it
+//!   can restart; [`LabCluster`] serves the local cluster in this process on
+//!   a thread and runtime of its own ([`ClusterServer`]);
+//! - faults on demand: pause (SIGSTOP), resume, kill (SIGKILL), restart;
+//! - every owned process is killed, and every temporary directory removed,
+//!   when its guard drops;
+//! - waits observe events — the node's status over its admin RPC, new
+//!   lines of the audit trail ([`AuditTrail`], read incrementally), process
+//!   exits — through one helper, [`wait_until`], with a deadline; never a
+//!   fixed sleep, never log scraping;
+//! - no panics: every failure is a [`LabError`] with one sentence saying
+//!   what to do (etcd missing: how to install it).
+//!
+//! What it leaves to others: judging safety (`towerlock-audit`), what the
+//! node does (`towerlock-validator`), and the tests' panicking conveniences
+//! (`towerlock-testsupport`).
+
+mod cluster;
+mod error;
+pub mod etcd;
+mod lab;
+mod process;
+pub mod trail;
+mod validator;
+mod wait;
+
+pub use cluster::{ClusterServer, LabCluster};
+pub use error::LabError;
+pub use etcd::{etcd_binary, free_port, free_ports, EtcdOptions, EtcdProcess, ETCD_MISSING};
+pub use lab::Lab;
+pub use process::log_tail;
+pub use trail::{banks_between, now_ms, voted_slot, AuditTrail};
+pub use validator::ValidatorProcess;
+pub use wait::{wait_until, POLL};
+
+pub use towerlock_validator::admin::{NodeStatus, Role};
