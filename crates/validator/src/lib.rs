@@ -14,6 +14,7 @@
 //! block only after its leader slot was fenced.
 
 pub mod admin;
+pub mod health;
 pub mod metrics;
 pub mod node;
 pub mod restart_window;

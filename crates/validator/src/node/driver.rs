@@ -25,7 +25,7 @@ use super::{
         Action, Command, Event, MachineConfig, NodeExit, NodeMachine, Now, RequestId, Stream,
         UnavailablePolicy,
     },
-    schedule::LeaderSlots,
+    schedule::LeaderSchedule,
 };
 use crate::{
     admin::{AdminError, ContactInfoView, NodeStatus},
@@ -245,7 +245,7 @@ impl Executor {
             Action::FetchLeaderSchedule { identity, slot } => Some(Event::LeaderSchedule(
                 bounded(
                     "leader schedule",
-                    LeaderSlots::fetch(&self.rpc, identity, slot),
+                    LeaderSchedule::fetch(&self.rpc, identity, slot),
                 )
                 .await,
             )),

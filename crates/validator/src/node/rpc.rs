@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use towerlock_cluster::client::RpcClient;
 
 use super::driver::Published;
+use crate::health::Health;
 
 #[derive(Clone)]
 struct RpcState {
@@ -59,35 +60,15 @@ async fn behind(state: &RpcState) -> Option<u64> {
     Some(theirs.saturating_sub(ours))
 }
 
-/// The node's health, as agave names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Health {
-    Ok,
-    Behind {
-        slots: u64,
-    },
-    /// Not caught up yet, or the cluster did not answer.
-    Unknown,
-}
-
-impl Health {
-    fn judge(behind: Option<u64>, caught_up: bool, max_behind: u64) -> Self {
-        match behind {
-            Some(slots) if slots > max_behind => Health::Behind { slots },
-            Some(_) if caught_up => Health::Ok,
-            _ => Health::Unknown,
-        }
-    }
-
-    async fn of(state: &RpcState) -> Self {
-        let behind = behind(state).await;
-        let caught_up = state.published.borrow().caught_up;
-        Self::judge(behind, caught_up, state.max_behind)
-    }
+/// The node's own health: agave's `getHealth` judgement of itself.
+async fn health_of(state: &RpcState) -> Health {
+    let behind = behind(state).await;
+    let caught_up = state.published.borrow().caught_up;
+    Health::judge(behind, caught_up, state.max_behind)
 }
 
 async fn health(State(state): State<RpcState>) -> &'static str {
-    match Health::of(&state).await {
+    match health_of(&state).await {
         Health::Ok => "ok",
         Health::Behind { .. } => "behind",
         Health::Unknown => "unknown",
@@ -123,7 +104,7 @@ async fn handle(State(state): State<RpcState>, body: Bytes) -> (StatusCode, Stri
                     "feature-set": towerlock_cluster::api::FEATURE_SET,
                     "towerlock": env!("CARGO_PKG_VERSION") }),
         ),
-        "getHealth" => match Health::of(&state).await {
+        "getHealth" => match health_of(&state).await {
             Health::Ok => ok(&id, json!("ok")),
             Health::Behind { slots } => error(
                 &id,

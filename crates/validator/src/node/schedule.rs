@@ -9,7 +9,7 @@ use towerlock_tower::Slot;
 
 /// Leader slots of one identity within one epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LeaderSlots {
+pub struct LeaderSchedule {
     pub identity: Pubkey,
     pub first_slot: Slot,
     /// One past the epoch's last slot.
@@ -17,7 +17,7 @@ pub struct LeaderSlots {
     pub slots: BTreeSet<Slot>,
 }
 
-impl LeaderSlots {
+impl LeaderSchedule {
     /// Whether this schedule answers for `identity` at `slot`.
     pub fn covers(&self, identity: &Pubkey, slot: Slot) -> bool {
         self.identity == *identity && (self.first_slot..self.end_slot).contains(&slot)
@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn relative_indices_become_absolute_slots() {
         let id = Pubkey::new_unique();
-        let s = LeaderSlots::from_relative(id, 64, 32, &[0, 1, 2, 3, 12]);
+        let s = LeaderSchedule::from_relative(id, 64, 32, &[0, 1, 2, 3, 12]);
         assert!(s.is_leader(64) && s.is_leader(76) && !s.is_leader(65 + 12));
         assert!(s.covers(&id, 64) && s.covers(&id, 95) && !s.covers(&id, 96));
         assert!(!s.covers(&Pubkey::new_unique(), 70));

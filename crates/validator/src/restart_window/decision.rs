@@ -53,17 +53,7 @@ impl EpochPosition {
     }
 }
 
-/// The node's health (RPC `getHealth`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    Ok,
-    /// Behind the cluster by a known number of slots.
-    Behind {
-        slots: u64,
-    },
-    /// Unhealthy without a known lag (or the call failed).
-    Unknown,
-}
+pub use crate::health::Health;
 
 /// The operator's limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -328,16 +318,6 @@ pub(crate) fn fmt_percent(p: f64) -> String {
 /// `n` slots as seconds, one decimal.
 pub(crate) fn fmt_slots_as_secs(n: u64, slot_time: Duration) -> String {
     format!("{:.1} s", slot_time.as_secs_f64() * n as f64)
-}
-
-impl fmt::Display for Health {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Health::Ok => write!(f, "ok"),
-            Health::Behind { slots } => write!(f, "node behind by {slots} slots"),
-            Health::Unknown => write!(f, "node health unknown"),
-        }
-    }
 }
 
 impl fmt::Display for WaitReason {

@@ -246,7 +246,7 @@ impl Harness {
                 } else {
                     BTreeSet::new()
                 };
-                Some(Event::LeaderSchedule(Ok(LeaderSlots {
+                Some(Event::LeaderSchedule(Ok(LeaderSchedule {
                     identity,
                     first_slot: 0,
                     end_slot: Slot::MAX,

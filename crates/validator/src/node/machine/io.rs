@@ -14,7 +14,7 @@ use towerlock_storage::{FenceToken, LeaderSlotFenced, StorageError, Takeover, To
 use towerlock_tower::{SavedTower, Slot};
 
 use super::NodeExit;
-use crate::{admin::AdminError, node::schedule::LeaderSlots};
+use crate::{admin::AdminError, node::schedule::LeaderSchedule};
 
 /// Wall-clock time, passed in: the machine never reads a clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,7 +105,7 @@ pub enum Event {
         result: Result<LeaderSlotFenced, StorageError>,
     },
     /// The answer to [`Action::FetchLeaderSchedule`].
-    LeaderSchedule(Result<LeaderSlots, String>),
+    LeaderSchedule(Result<LeaderSchedule, String>),
     /// What became of [`Action::SendVote`].
     VoteSent { slot: Slot, accepted: bool },
     /// What became of [`Action::SubmitBlock`].

@@ -50,7 +50,7 @@ pub use io::{Action, Command, Event, Now, OpId, RequestId, Stream};
 use super::{
     decide::{choose_vote, is_newer_instance_of, may_vote, HotSpareReason, VoteChoice},
     forks::ForkView,
-    schedule::LeaderSlots,
+    schedule::LeaderSchedule,
     vote::PendingVote,
 };
 
@@ -174,7 +174,7 @@ pub struct NodeMachine {
     queued: VecDeque<(RequestId, Command)>,
     /// After storage did not answer: try again at the next bank, not at once.
     wait_for_bank: bool,
-    schedule: LeaderSlots,
+    schedule: LeaderSchedule,
     schedule_requested: bool,
     /// The leader slot in progress, when it may be ours to produce.
     to_produce: Option<Slot>,
@@ -210,7 +210,7 @@ impl NodeMachine {
             next_op: 0,
             queued: VecDeque::new(),
             wait_for_bank: false,
-            schedule: LeaderSlots::default(),
+            schedule: LeaderSchedule::default(),
             schedule_requested: false,
             to_produce: None,
             produced: HashMap::new(),

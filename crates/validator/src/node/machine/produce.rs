@@ -6,7 +6,7 @@ use towerlock_storage::{LeaderSlotFenced, StorageError};
 use towerlock_tower::Slot;
 
 use super::{Action, Activity, InFlight, NodeMachine, OpId};
-use crate::node::schedule::LeaderSlots;
+use crate::node::schedule::LeaderSchedule;
 
 impl NodeMachine {
     /// Fences the leader slot in progress when it is ours and was never
@@ -42,7 +42,7 @@ impl NodeMachine {
             .push_back(Action::FenceLeaderSlot { op, token, slot });
     }
 
-    pub(super) fn on_leader_schedule(&mut self, result: Result<LeaderSlots, String>) {
+    pub(super) fn on_leader_schedule(&mut self, result: Result<LeaderSchedule, String>) {
         self.schedule_requested = false;
         match result {
             Ok(schedule) => {
