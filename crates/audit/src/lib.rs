@@ -7,7 +7,7 @@
 //! validator), opens no sockets and has no runtime; reading the file in
 //! [`check_file`] is its only IO.
 //!
-//! - [`event`] is the trail's line format (DESIGN.md §7), shared by the cluster
+//! - [`event`] is the trail's line format (docs/architecture.md §5), shared by the cluster
 //!   that writes it and the checker that reads it.
 //! - [`Checker`] is the pure state machine: [`Checker::observe`] each event, then
 //!   [`Checker::finish`] for a [`Report`].

@@ -1,7 +1,7 @@
 //! Trails built in code: a builder for trail lines, a reference TowerBFT tower,
 //! and a generator of long well-behaved runs.
 //!
-//! The tower here is deliberately the simplest reading of DESIGN.md §4, kept
+//! The tower here is deliberately the simplest reading of docs/architecture.md §7, kept
 //! apart from the validator's tower so that the checker's tests do not inherit
 //! that code's mistakes.
 

@@ -1,5 +1,5 @@
 //! The tower in etcd, fenced by the revision of the takeover write
-//! (DESIGN.md §5).
+//! (docs/architecture.md §2).
 //!
 //! Keys (agave's names, under an optional prefix):
 //! `<identity>/instance` holds the [`InstanceRecord`] of the fence holder,

@@ -2,7 +2,7 @@
 //!
 //! A [`TowerStorage`] has three backends with one contract:
 //! - [`EtcdTowerStorage`]: agave's keys in etcd (mutual TLS), fenced by the
-//!   revision of the takeover write plus a random instance id (DESIGN.md §5);
+//!   revision of the takeover write plus a random instance id (docs/architecture.md §2);
 //! - [`FileTowerStorage`]: agave's `tower-1_9-<pubkey>.bin` files, written
 //!   durably, fenced within one host by a lock file;
 //! - [`MemoryTowerStorage`]: the same semantics in memory, for tests of callers.

@@ -1,4 +1,4 @@
-//! The serde shapes agave writes, field for field (DESIGN.md §4).
+//! The serde shapes agave writes, field for field (docs/architecture.md §7).
 //!
 //! bincode 1.3 with fixed-width little-endian integers turns these into the
 //! exact bytes of agave's `tower-1_9-<pubkey>.bin`. Nothing here has logic: the

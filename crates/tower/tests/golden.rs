@@ -1,4 +1,4 @@
-//! The saved-tower bytes, derived by hand from the layout in DESIGN.md §4 (and
+//! The saved-tower bytes, derived by hand from the layout in docs/architecture.md §7 (and
 //! agave's compact `TowerSync` encoding for the last vote), not from our encoder.
 
 use solana_hash::Hash;
