@@ -63,6 +63,15 @@ impl EtcdTowerStorage {
         }
     }
 
+    /// The same instance over another connection (another endpoint of the
+    /// cluster): its writes compare against the same instance record.
+    pub fn with_client(&self, client: Client) -> Self {
+        Self {
+            client,
+            ..self.clone()
+        }
+    }
+
     /// The etcd key `<prefix><identity>/<name>`.
     pub fn key(&self, identity: &Pubkey, name: &str) -> String {
         format!("{}{identity}/{name}", self.prefix)
@@ -322,6 +331,21 @@ impl TowerStorage for EtcdTowerStorage {
             )
             .await?;
         Ok(LeaderSlotFenced::new(token, slot, revision))
+    }
+
+    async fn renew(&self, token: &FenceToken) -> Result<FenceToken, StorageError> {
+        let key = self.key(&token.identity, "instance");
+        let revision = self
+            .fenced(
+                "renew the fence",
+                token,
+                TxnOp::put(key, self.instance_bytes.clone(), None),
+            )
+            .await?;
+        Ok(FenceToken {
+            revision,
+            ..token.clone()
+        })
     }
 
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {

@@ -203,6 +203,19 @@ impl TowerStorage for FileTowerStorage {
         Ok(LeaderSlotFenced::new(token, slot, self.next_revision()))
     }
 
+    async fn renew(&self, token: &FenceToken) -> Result<FenceToken, StorageError> {
+        self.check_fence(token)?;
+        let revision = self.next_revision();
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, held_revision)) = held.get_mut(&token.identity) {
+            *held_revision = revision;
+        }
+        Ok(FenceToken {
+            revision,
+            ..token.clone()
+        })
+    }
+
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
         self.read(identity).await?.ok_or(StorageError::NotFound {
             identity: *identity,

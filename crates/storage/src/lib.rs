@@ -59,6 +59,13 @@ pub trait TowerStorage: Send + Sync {
         slot: Slot,
     ) -> Result<LeaderSlotFenced, StorageError>;
 
+    /// Moves the fence forward while `token` still holds it: a new token
+    /// whose revision voids every write made under the old one that has not
+    /// landed yet. Called after a write whose outcome is unknown, so that it
+    /// cannot take effect after a later write. `LockLost` when another
+    /// instance holds the fence.
+    async fn renew(&self, token: &FenceToken) -> Result<FenceToken, StorageError>;
+
     /// Reads the tower without taking the fence, for inspection and export.
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError>;
 }

@@ -189,6 +189,17 @@ impl TowerStorage for MemoryTowerStorage {
         Ok(LeaderSlotFenced::new(token, slot, revision))
     }
 
+    async fn renew(&self, token: &FenceToken) -> Result<FenceToken, StorageError> {
+        let instance = token.instance.clone();
+        let revision = self.fenced(token, |entry, revision| {
+            entry.instance = Some((revision, instance))
+        })?;
+        Ok(FenceToken {
+            revision,
+            ..token.clone()
+        })
+    }
+
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
         let shared = self.lock();
         Self::available(&shared)?;

@@ -193,9 +193,37 @@ async fn bad_towers_are_refused_and_kept<B: Backend>(backend: &B) {
     assert_eq!(backend.raw(&identity).await, Some(tampered));
 }
 
+/// After a write whose outcome is unknown the holder renews its fence: the
+/// new token works, the old one (and any write still in flight under it)
+/// is void, and a token that lost the fence cannot renew.
+async fn renewal_voids_the_old_token<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let a = backend.instance().await;
+    let old = a.takeover(&keypair.pubkey()).await.unwrap().token;
+    let _stored = a
+        .store(&old, &tower_with_votes(&keypair, 1..3))
+        .await
+        .unwrap();
+    let new = a.renew(&old).await.unwrap();
+    assert!(new.revision > old.revision);
+    let late = a
+        .store(&old, &tower_with_votes(&keypair, 1..2))
+        .await
+        .unwrap_err();
+    assert!(matches!(late, StorageError::LockLost { .. }), "{late:?}");
+    let stored = a
+        .store(&new, &tower_with_votes(&keypair, 1..4))
+        .await
+        .unwrap();
+    assert_eq!(stored.last_vote(), Some(3));
+    let again = a.renew(&old).await.unwrap_err();
+    assert!(matches!(again, StorageError::LockLost { .. }), "{again:?}");
+}
+
 async fn run_suite<B: Backend>(backend: &B) {
     round_trip(backend).await;
     stale_token_is_fenced(backend).await;
+    renewal_voids_the_old_token(backend).await;
     if backend.fences_across_instances() {
         takeover_by_another_instance_fences_the_first(backend).await;
     } else {

@@ -229,3 +229,47 @@ async fn etcd_down_is_unavailable_and_the_token_survives_a_restart() {
         .unwrap_err();
     assert!(matches!(err, StorageError::LockLost { .. }), "{err:?}");
 }
+
+/// A store whose outcome was unknown can still be applied later (etcd applies
+/// a proposal the client gave up on, e.g. forwarded by a follower). After the
+/// holder renews its fence, that stale transaction, replayed byte for byte
+/// through a second connection once a newer store committed, fails: the
+/// tower in etcd keeps the newer vote.
+#[tokio::test]
+async fn a_stale_store_replayed_after_a_renewal_fails() {
+    let etcd = EtcdProcess::start().await;
+    let keypair = Keypair::new();
+    let identity = keypair.pubkey();
+    let a = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
+    let token = a.takeover(&identity).await.unwrap().token;
+    let mut tower = Tower::new(identity);
+    vote(&mut tower, 1);
+    let stale = SavedTower::new(&tower, &keypair).unwrap();
+    // The store of vote 1 "timed out": the holder renews before writing again.
+    let renewed = a.renew(&token).await.unwrap();
+    vote(&mut tower, 2);
+    let _stored = a
+        .store(&renewed, &SavedTower::new(&tower, &keypair).unwrap())
+        .await
+        .unwrap();
+
+    // The stale transaction lands now, through another connection.
+    let second = a.with_client(etcd.client().await);
+    let err = second.store(&token, &stale).await.unwrap_err();
+    assert!(matches!(err, StorageError::LockLost { .. }), "{err:?}");
+    let kept = a.load_unfenced(&identity).await.unwrap();
+    assert_eq!(kept.tower().last_voted_slot(), Some(2));
+
+    // Without the renewal the same replay would have been accepted: the
+    // hole this closes.
+    let _stored = a.store(&renewed, &stale).await.unwrap();
+    assert_eq!(
+        a.load_unfenced(&identity)
+            .await
+            .unwrap()
+            .tower()
+            .last_voted_slot(),
+        Some(1),
+        "a store under a live token overwrites a newer tower"
+    );
+}

@@ -114,6 +114,13 @@ struct RunArgs {
     #[arg(long, value_name = "SLOTS", default_value_t = 8)]
     catchup_slots: u64,
 
+    /// Build a tower from the vote account's landed votes when none is
+    /// stored for the identity, or the stored one is older than the landed
+    /// votes. Such a tower lacks every vote sent but not landed: use it only
+    /// when the last tower is truly lost.
+    #[arg(long)]
+    allow_tower_rebuild: bool,
+
     /// Accept keypair files that group or others may read.
     #[arg(long)]
     allow_insecure_keypair_files: bool,
@@ -276,6 +283,7 @@ async fn node_config(ledger: &Path, args: &RunArgs) -> anyhow::Result<NodeConfig
         unavailable: args.etcd_unavailable,
         catchup_slots: args.catchup_slots,
         rpc_addr: None,
+        allow_tower_rebuild: args.allow_tower_rebuild,
     })
 }
 

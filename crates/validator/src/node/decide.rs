@@ -171,6 +171,52 @@ pub fn is_newer_instance_of(
         && contact.info.outset > our_outset
 }
 
+/// Why a takeover refuses the tower it found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TowerRefusal {
+    /// `set-identity --require-tower` and no tower is stored.
+    #[error("no tower is stored for it, and one is required")]
+    Missing,
+    /// No tower is stored, but the vote account has landed votes: a tower
+    /// rebuilt from them would lack every vote sent but not landed.
+    #[error(
+        "no tower is stored for it, but its vote account has landed votes up to slot {landed}; \
+         a tower rebuilt from them would lack the votes sent but not landed \
+         (restore the tower with `towerlock tower import`, or allow a rebuild with --allow-tower-rebuild)"
+    )]
+    MissingWithLandedVotes { landed: Slot },
+    /// The stored tower is older than the votes that landed: it is not the
+    /// last tower this identity voted with.
+    #[error(
+        "the stored tower's last vote is {stored:?}, older than the vote account's landed vote at slot {landed} \
+         (restore the newest tower with `towerlock tower import`, or allow a rebuild with --allow-tower-rebuild)"
+    )]
+    Behind { stored: Option<Slot>, landed: Slot },
+}
+
+/// Whether a takeover may go on with the tower storage holds: `stored` is
+/// `None` when no tower is stored, else the stored tower's last vote;
+/// `landed` is the vote account's last landed vote. A tower is never
+/// invented where one was lost, unless the operator allows a rebuild; an
+/// identity that never voted starts with a fresh tower.
+pub fn tower_verdict(
+    stored: Option<Option<Slot>>,
+    landed: Option<Slot>,
+    require_tower: bool,
+    allow_rebuild: bool,
+) -> Result<(), TowerRefusal> {
+    match (stored, landed) {
+        (None, _) if require_tower => Err(TowerRefusal::Missing),
+        (None, Some(landed)) if !allow_rebuild => {
+            Err(TowerRefusal::MissingWithLandedVotes { landed })
+        }
+        (Some(stored), Some(landed)) if stored < Some(landed) && !allow_rebuild => {
+            Err(TowerRefusal::Behind { stored, landed })
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use solana_hash::Hash;
@@ -335,6 +381,44 @@ mod tests {
             choose_vote(&tower, &confirmed, &Pubkey::default()),
             VoteChoice::Vote { slot: 10 }
         );
+    }
+
+    #[test]
+    fn a_tower_is_never_invented_where_one_was_lost() {
+        use TowerRefusal::*;
+        // An identity that never voted starts fresh.
+        assert_eq!(tower_verdict(None, None, false, false), Ok(()));
+        assert_eq!(tower_verdict(None, None, true, false), Err(Missing));
+        // Landed votes but no tower: refused unless a rebuild is allowed.
+        assert_eq!(
+            tower_verdict(None, Some(40), false, false),
+            Err(MissingWithLandedVotes { landed: 40 })
+        );
+        assert_eq!(tower_verdict(None, Some(40), false, true), Ok(()));
+        assert_eq!(tower_verdict(None, Some(40), true, true), Err(Missing));
+        // A stored tower at or past the landed votes is the one to use.
+        assert_eq!(
+            tower_verdict(Some(Some(41)), Some(40), false, false),
+            Ok(())
+        );
+        assert_eq!(tower_verdict(Some(Some(40)), Some(40), true, false), Ok(()));
+        assert_eq!(tower_verdict(Some(None), None, false, false), Ok(()));
+        // An older one is not.
+        assert_eq!(
+            tower_verdict(Some(Some(39)), Some(40), false, false),
+            Err(Behind {
+                stored: Some(39),
+                landed: 40
+            })
+        );
+        assert_eq!(
+            tower_verdict(Some(None), Some(40), true, false),
+            Err(Behind {
+                stored: None,
+                landed: 40
+            })
+        );
+        assert_eq!(tower_verdict(Some(Some(39)), Some(40), false, true), Ok(()));
     }
 
     #[test]

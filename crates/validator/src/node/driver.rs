@@ -46,6 +46,8 @@ pub struct NodeConfig {
     pub catchup_slots: u64,
     /// The node's own RPC address, advertised in its contact info.
     pub rpc_addr: Option<std::net::SocketAddr>,
+    /// `--allow-tower-rebuild`.
+    pub allow_tower_rebuild: bool,
 }
 
 /// An admin request and where its answer goes.
@@ -202,7 +204,11 @@ impl Executor {
             }),
             Action::CheckTower { op, identity } => Some(Event::TowerChecked {
                 op,
-                result: storage.load_unfenced(&identity).await.map(drop),
+                result: stored_last_vote(storage.load_unfenced(&identity).await),
+            }),
+            Action::Renew { op, token } => Some(Event::Renewed {
+                op,
+                result: storage.renew(&token).await,
             }),
             Action::Store { op, token, tower } => {
                 let started = Instant::now();
@@ -288,6 +294,18 @@ impl Executor {
     }
 }
 
+/// A tower check's answer: `None` when no tower is stored, else its last
+/// vote.
+pub fn stored_last_vote(
+    loaded: Result<towerlock_tower::SavedTower, towerlock_storage::StorageError>,
+) -> Result<Option<Option<towerlock_tower::Slot>>, towerlock_storage::StorageError> {
+    match loaded {
+        Ok(saved) => Ok(Some(saved.tower().last_voted_slot())),
+        Err(towerlock_storage::StorageError::NotFound { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 fn warn_on_error<T>(result: Result<T, String>) -> bool {
     if let Err(err) = &result {
         tracing::warn!(error = %err, "not accepted");
@@ -319,13 +337,15 @@ pub async fn run(
                 tracing::info!("shutting down");
                 return Ok(());
             }
-            event = executor.streams.next() => match event {
-                Some(event) => event,
-                None => continue,
-            },
+            // Admin requests before the streams: a burst of banks must not
+            // starve an operator.
             command = commands.recv() => match command {
                 Some((command, reply)) => Event::Admin { request: executor.register(reply), command },
                 None => return Ok(()),
+            },
+            event = executor.streams.next() => match event {
+                Some(event) => event,
+                None => continue,
             },
             _ = tick.tick() => Event::Tick,
         };
@@ -371,6 +391,7 @@ async fn start(
             catchup_slots: config.catchup_slots,
             start_slot,
             rpc_addr: config.rpc_addr,
+            allow_tower_rebuild: config.allow_tower_rebuild,
         },
         now(),
     );

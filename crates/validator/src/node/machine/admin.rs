@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use towerlock_storage::StorageError;
 
-use super::{Action, Activity, Command, InFlight, NodeMachine, Now, OpId, RequestId, TakeoverFor};
+use super::{Action, Activity, Command, NodeMachine, Now, RequestId};
 use crate::admin::AdminError;
 
 impl NodeMachine {
@@ -59,9 +58,9 @@ impl NodeMachine {
         }
     }
 
-    /// agave's `setIdentity`: refuse a keypair that could not vote; with
-    /// `require_tower`, check the tower exists before the fence moves; then
-    /// take the fence. On any refusal nothing about the node changes.
+    /// agave's `setIdentity`: refuse a keypair that could not vote; then
+    /// check its tower and take the fence (`role.rs`). On any refusal
+    /// nothing about the node changes.
     fn start_set_identity(&mut self, request: RequestId, keypair: Keypair, require_tower: bool) {
         let identity = keypair.pubkey();
         if let Err(reason) = self.may_vote_as(&identity) {
@@ -72,53 +71,7 @@ impl NodeMachine {
                 ))),
             );
         }
-        let op = self.next_op();
-        if require_tower {
-            self.in_flight = Some(InFlight::CheckTower {
-                op,
-                request,
-                keypair,
-            });
-            self.actions.push_back(Action::CheckTower { op, identity });
-        } else {
-            self.take_over_for(request, keypair, false);
-        }
-    }
-
-    fn take_over_for(&mut self, request: RequestId, keypair: Keypair, require_tower: bool) {
-        let identity = keypair.pubkey();
-        let op = self.next_op();
-        self.in_flight = Some(InFlight::Takeover {
-            op,
-            purpose: TakeoverFor::SetIdentity {
-                request,
-                keypair,
-                require_tower,
-            },
-        });
-        self.actions.push_back(Action::TakeOver { op, identity });
-    }
-
-    pub(super) fn on_tower_checked(&mut self, op: OpId, result: Result<(), StorageError>) {
-        let Some(InFlight::CheckTower {
-            request, keypair, ..
-        }) = self
-            .in_flight
-            .take_if(|f| matches!(f, InFlight::CheckTower { op: o, .. } if *o == op))
-        else {
-            return;
-        };
-        match result {
-            Ok(()) => self.take_over_for(request, keypair, true),
-            // Only a read failed: the fence did not move.
-            Err(err) => self.reply(
-                request,
-                Err(AdminError::TowerUnavailable {
-                    identity: keypair.pubkey(),
-                    reason: err.to_string(),
-                }),
-            ),
-        }
+        self.take_over_for(request, keypair, require_tower);
     }
 
     fn reply(&mut self, request: RequestId, result: Result<(), AdminError>) {

@@ -40,6 +40,13 @@ pub enum NodeExit {
         #[source]
         source: StorageError,
     },
+    /// The tower found for the identity is missing or older than its landed
+    /// votes; the node will not invent one.
+    #[error("refusing to take over as {identity}: {refusal}")]
+    TowerRefused {
+        identity: Pubkey,
+        refusal: crate::node::decide::TowerRefusal,
+    },
     /// The tower could not be signed for storing.
     #[error("cannot sign the tower of {identity}: {reason}")]
     CannotSignTower { identity: Pubkey, reason: String },

@@ -92,6 +92,7 @@ impl Harness {
                 catchup_slots: 8,
                 start_slot: 0,
                 rpc_addr: None,
+                allow_tower_rebuild: false,
             },
             now,
         );
@@ -201,10 +202,13 @@ impl Harness {
             }),
             Action::CheckTower { op, identity } => Some(Event::TowerChecked {
                 op,
-                result: self
-                    .runtime
-                    .block_on(storage.load_unfenced(&identity))
-                    .map(drop),
+                result: crate::node::driver::stored_last_vote(
+                    self.runtime.block_on(storage.load_unfenced(&identity)),
+                ),
+            }),
+            Action::Renew { op, token } => Some(Event::Renewed {
+                op,
+                result: self.runtime.block_on(storage.renew(&token)),
             }),
             Action::Store { op, token, tower } => Some(Event::Stored {
                 op,

@@ -88,10 +88,16 @@ pub enum Event {
         op: OpId,
         result: Result<Takeover, StorageError>,
     },
-    /// The answer to [`Action::CheckTower`].
+    /// The answer to [`Action::CheckTower`]: `None` when no tower is
+    /// stored, else the stored tower's last vote.
     TowerChecked {
         op: OpId,
-        result: Result<(), StorageError>,
+        result: Result<Option<Option<Slot>>, StorageError>,
+    },
+    /// The answer to [`Action::Renew`].
+    Renewed {
+        op: OpId,
+        result: Result<FenceToken, StorageError>,
     },
     /// The answer to [`Action::Store`]; `elapsed` is how long it took.
     Stored {
@@ -126,9 +132,12 @@ pub enum Event {
 pub enum Action {
     /// Take the fence of `identity` and read its tower (one transaction).
     TakeOver { op: OpId, identity: Pubkey },
-    /// Read the tower of `identity` without taking the fence
-    /// (`set-identity --require-tower` checks first).
+    /// Read the tower of `identity` without taking the fence: every
+    /// takeover checks first, so a refusal leaves the fence where it is.
     CheckTower { op: OpId, identity: Pubkey },
+    /// Move the fence forward under `token` after a write whose outcome is
+    /// unknown, so that the write cannot land after a later one.
+    Renew { op: OpId, token: FenceToken },
     /// Store `tower` under `token`: before the vote it holds may leave.
     Store {
         op: OpId,

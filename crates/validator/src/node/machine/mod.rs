@@ -81,6 +81,9 @@ pub struct MachineConfig {
     pub start_slot: Slot,
     /// The node's own RPC address, advertised in its contact info.
     pub rpc_addr: Option<SocketAddr>,
+    /// Build a tower from the vote account's landed votes when none is
+    /// stored or the stored one is older (`--allow-tower-rebuild`).
+    pub allow_tower_rebuild: bool,
 }
 
 /// The node holds the fence of its identity with this tower.
@@ -90,6 +93,9 @@ struct Fence {
     tower: Tower,
     /// The last store got no answer: no vote until one succeeds.
     skipping: bool,
+    /// A write under `token` has an unknown outcome: renew the fence before
+    /// the next write, so that write can never land after a later one.
+    renew: bool,
 }
 
 /// What the node does about votes.
@@ -128,8 +134,10 @@ enum InFlight {
     },
     CheckTower {
         op: OpId,
-        request: RequestId,
-        keypair: Keypair,
+        purpose: TakeoverFor,
+    },
+    Renew {
+        op: OpId,
     },
     Store {
         op: OpId,
@@ -168,6 +176,10 @@ pub struct NodeMachine {
     forks: ForkView,
     caught_up: bool,
     activity: Activity,
+    /// Held the fence, then lost the right to vote: no takeover until
+    /// `set-identity` or a restart.
+    stepped_down: bool,
+    allow_tower_rebuild: bool,
     in_flight: Option<InFlight>,
     next_op: u64,
     /// Admin requests waiting for the storage operation in flight.
@@ -206,6 +218,8 @@ impl NodeMachine {
             forks: ForkView::default(),
             caught_up: false,
             activity: Activity::CatchingUp,
+            stepped_down: false,
+            allow_tower_rebuild: config.allow_tower_rebuild,
             in_flight: None,
             next_op: 0,
             queued: VecDeque::new(),
@@ -251,7 +265,8 @@ impl NodeMachine {
             Event::Contact(contact) => self.on_contact(&contact),
             Event::Admin { request, command } => self.on_admin(now, request, command),
             Event::TakenOver { op, result } => self.on_taken_over(now, op, result),
-            Event::TowerChecked { op, result } => self.on_tower_checked(op, result),
+            Event::TowerChecked { op, result } => self.on_tower_checked(now, op, result),
+            Event::Renewed { op, result } => self.on_renewed(op, result),
             Event::Stored {
                 op,
                 result,
@@ -347,6 +362,9 @@ impl NodeMachine {
             let may_vote = self.may_vote_as(&self.identity());
             self.settle_role(now, may_vote.as_ref().map(|_| ()).map_err(Clone::clone));
             if self.in_flight.is_some() {
+                return;
+            }
+            if self.renew() {
                 return;
             }
             if let Ok(voter) = may_vote {
@@ -481,6 +499,58 @@ impl NodeMachine {
         }
     }
 
+    /// Asks for a renewed fence when a write's outcome is unknown. Returns
+    /// whether a renewal is now in flight.
+    fn renew(&mut self) -> bool {
+        let Activity::Fenced(fence) = &self.activity else {
+            return false;
+        };
+        if !fence.renew {
+            return false;
+        }
+        let token = fence.token.clone();
+        let op = self.next_op();
+        self.in_flight = Some(InFlight::Renew { op });
+        self.actions.push_back(Action::Renew { op, token });
+        true
+    }
+
+    fn on_renewed(&mut self, op: OpId, result: Result<FenceToken, StorageError>) {
+        if self
+            .in_flight
+            .take_if(|f| matches!(f, InFlight::Renew { op: o } if *o == op))
+            .is_none()
+        {
+            return;
+        }
+        match result {
+            Ok(token) => {
+                if let Activity::Fenced(fence) = &mut self.activity {
+                    tracing::info!(
+                        revision = token.revision,
+                        "fence renewed after an unknown outcome"
+                    );
+                    fence.token = token;
+                    fence.renew = false;
+                }
+            }
+            Err(err) => self.storage_failed(err),
+        }
+    }
+
+    /// Errors skip-vote rides out (it promises to stay up): no answer, an
+    /// etcd error (e.g. the NOSPACE alarm), a busy tower, a file error.
+    fn is_transient(&self, err: &StorageError) -> bool {
+        self.unavailable == UnavailablePolicy::SkipVote
+            && matches!(
+                err,
+                StorageError::Unavailable { .. }
+                    | StorageError::Etcd { .. }
+                    | StorageError::Busy { .. }
+                    | StorageError::Io { .. }
+            )
+    }
+
     /// A store or fence answered: out of skip-vote.
     fn storage_answers(&mut self) {
         if let Activity::Fenced(fence) = &mut self.activity {
@@ -498,10 +568,15 @@ impl NodeMachine {
                 self.store_failures.lock_lost += 1;
                 self.exit(Err(NodeExit::LockLost { identity, by }));
             }
-            err @ StorageError::Unavailable { .. } => {
-                self.store_failures.unavailable += 1;
+            err if err.is_unavailable() || self.is_transient(&err) => {
+                if err.is_unavailable() {
+                    self.store_failures.unavailable += 1;
+                } else {
+                    self.store_failures.other += 1;
+                }
                 if let Activity::Fenced(fence) = &mut self.activity {
                     fence.skipping = true;
+                    fence.renew = true;
                 }
                 self.unavailable(err);
             }
@@ -512,7 +587,8 @@ impl NodeMachine {
         }
     }
 
-    /// Storage did not answer: exit, or wait for the next bank (skip-vote).
+    /// Storage did not answer (or, in skip-vote, failed for a passing
+    /// reason): exit, or wait for the next bank (skip-vote).
     fn unavailable(&mut self, err: StorageError) {
         match self.unavailable {
             UnavailablePolicy::Exit => self.exit(Err(NodeExit::StorageUnavailable { source: err })),

@@ -1,24 +1,45 @@
 //! The role: catching up, hot spare, or holding the fence — and the
 //! takeovers that move the node between them.
+//!
+//! Every takeover reads the stored tower first ([`Action::CheckTower`]) and
+//! judges it ([`tower_verdict`]), so a tower that is missing or older than
+//! the landed votes is refused before the fence moves; the takeover's own
+//! answer is judged again (the tower may have changed in between).
 
+use std::sync::Arc;
+
+use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use std::sync::Arc;
 use towerlock_storage::{StorageError, Takeover};
-use towerlock_tower::{Lockout, Tower};
+use towerlock_tower::{Lockout, Slot, Tower};
 
 use super::{
     Action, Activity, Fence, HotSpareReason, InFlight, NodeExit, NodeMachine, Now, OpId,
     TakeoverFor,
 };
-use crate::admin::AdminError;
+use crate::{
+    admin::AdminError,
+    node::decide::{tower_verdict, TowerRefusal},
+};
+
+/// Why a takeover did not give a fence.
+enum Refused {
+    Storage(StorageError),
+    Tower(TowerRefusal),
+}
 
 impl NodeMachine {
     /// Moves the role to what `may_vote` says, once caught up: a node that
     /// may vote takes the fence; one that may not replays as a hot spare.
+    /// A node that held the fence and lost the right to vote stays a hot
+    /// spare until `set-identity` or a restart: it never takes the fence
+    /// back by itself.
     pub(super) fn settle_role(&mut self, now: Now, may_vote: Result<(), HotSpareReason>) {
         match (&self.activity, may_vote) {
-            (Activity::CatchingUp | Activity::HotSpare(_), Ok(())) => self.activate(now),
+            (Activity::CatchingUp, Ok(())) => self.activate(now),
+            (Activity::HotSpare(_), Ok(())) if !self.stepped_down => self.activate(now),
+            (Activity::HotSpare(_), Ok(())) | (Activity::Fenced(_), Ok(())) => {}
             (Activity::CatchingUp, Err(reason)) => {
                 tracing::info!(%reason, "hot spare: replaying without voting");
                 self.activity = Activity::HotSpare(reason);
@@ -26,8 +47,9 @@ impl NodeMachine {
                 self.publish_contact();
             }
             (Activity::Fenced(_), Err(reason)) => {
-                tracing::warn!(%reason, "no longer voting");
+                tracing::warn!(%reason, "no longer voting: a hot spare until set-identity or a restart");
                 self.activity = Activity::HotSpare(reason);
+                self.stepped_down = true;
             }
             (Activity::HotSpare(current), Err(reason)) => {
                 if *current != reason {
@@ -35,22 +57,81 @@ impl NodeMachine {
                     self.activity = Activity::HotSpare(reason);
                 }
             }
-            (Activity::Fenced(_), Ok(())) => {}
         }
     }
 
     /// Asks for the fence of the node's own identity.
     fn activate(&mut self, now: Now) {
         self.outset = self.next_outset(&self.identity(), now);
+        self.check_tower(TakeoverFor::Activate);
+    }
+
+    /// The first step of every takeover: read the stored tower.
+    pub(super) fn check_tower(&mut self, purpose: TakeoverFor) {
+        let identity = self.takeover_identity(&purpose);
         let op = self.next_op();
-        self.in_flight = Some(InFlight::Takeover {
-            op,
-            purpose: TakeoverFor::Activate,
+        self.in_flight = Some(InFlight::CheckTower { op, purpose });
+        self.actions.push_back(Action::CheckTower { op, identity });
+    }
+
+    fn takeover_identity(&self, purpose: &TakeoverFor) -> Pubkey {
+        match purpose {
+            TakeoverFor::Activate => self.identity(),
+            TakeoverFor::SetIdentity { keypair, .. } => keypair.pubkey(),
+        }
+    }
+
+    fn require_tower(purpose: &TakeoverFor) -> bool {
+        matches!(
+            purpose,
+            TakeoverFor::SetIdentity {
+                require_tower: true,
+                ..
+            }
+        )
+    }
+
+    /// The vote account's last landed vote, as of the newest bank.
+    fn landed_last_vote(&self) -> Option<Slot> {
+        let state = self
+            .forks
+            .newest_bank()
+            .and_then(|bank| bank.vote_account(&self.vote_account))?;
+        state
+            .last_vote
+            .or_else(|| state.lockouts.last().map(|(slot, _)| *slot))
+    }
+
+    pub(super) fn on_tower_checked(
+        &mut self,
+        now: Now,
+        op: OpId,
+        result: Result<Option<Option<Slot>>, StorageError>,
+    ) {
+        let Some(InFlight::CheckTower { purpose, .. }) = self
+            .in_flight
+            .take_if(|f| matches!(f, InFlight::CheckTower { op: o, .. } if *o == op))
+        else {
+            return;
+        };
+        let verdict = result.map_err(Refused::Storage).and_then(|stored| {
+            tower_verdict(
+                stored,
+                self.landed_last_vote(),
+                Self::require_tower(&purpose),
+                self.allow_tower_rebuild,
+            )
+            .map_err(Refused::Tower)
         });
-        self.actions.push_back(Action::TakeOver {
-            op,
-            identity: self.identity(),
-        });
+        match verdict {
+            Ok(()) => {
+                let identity = self.takeover_identity(&purpose);
+                let op = self.next_op();
+                self.in_flight = Some(InFlight::Takeover { op, purpose });
+                self.actions.push_back(Action::TakeOver { op, identity });
+            }
+            Err(refused) => self.refused(now, purpose, refused, false),
+        }
     }
 
     pub(super) fn on_taken_over(
@@ -65,106 +146,127 @@ impl NodeMachine {
         else {
             return;
         };
-        match purpose {
-            TakeoverFor::Activate => self.activated(result),
-            TakeoverFor::SetIdentity {
-                request,
-                keypair,
-                require_tower,
-            } => {
-                let result = self.switch_identity(now, keypair, require_tower, result);
-                self.actions.push_back(Action::Reply { request, result });
-            }
+        let identity = self.takeover_identity(&purpose);
+        let require_tower = Self::require_tower(&purpose);
+        match result {
+            Ok(taken) => match self.fence_from(identity, taken, require_tower) {
+                Ok(fence) => self.fenced(now, purpose, fence),
+                Err(refusal) => self.refused(now, purpose, Refused::Tower(refusal), true),
+            },
+            Err(err) => self.refused(now, purpose, Refused::Storage(err), true),
         }
     }
 
-    /// The answer to the node's own takeover.
-    fn activated(&mut self, result: Result<Takeover, StorageError>) {
-        let identity = self.identity();
-        match result {
-            Ok(taken) => {
-                // Without `require_tower` a takeover always yields a fence.
-                if let Ok(fence) = self.fence_from(identity, taken, false) {
-                    self.activity = Activity::Fenced(fence);
-                }
-                self.publish_contact();
+    /// A takeover succeeded: hold the fence (and switch keys for
+    /// `set-identity`).
+    fn fenced(&mut self, now: Now, purpose: TakeoverFor, fence: Fence) {
+        match purpose {
+            TakeoverFor::Activate => {}
+            TakeoverFor::SetIdentity {
+                request, keypair, ..
+            } => {
+                let identity = keypair.pubkey();
+                tracing::info!(%identity, revision = fence.token.revision, last_vote = ?fence.tower.last_voted_slot(), "identity switched");
+                self.outset = self.next_outset(&identity, now);
+                self.identity = Arc::new(keypair);
+                self.schedule = Default::default();
+                self.actions.push_back(Action::Reply {
+                    request,
+                    result: Ok(()),
+                });
             }
-            Err(err @ StorageError::Unavailable { .. }) => {
+        }
+        self.loaded_last_vote = fence.tower.last_voted_slot();
+        self.activity = Activity::Fenced(fence);
+        self.stepped_down = false;
+        self.publish_contact();
+    }
+
+    /// A takeover did not give a fence: `set-identity` answers why and
+    /// changes nothing; the node's own takeover exits, or waits for the next
+    /// bank when storage is in trouble and the policy is skip-vote.
+    /// `moved` says whether the fence may have moved.
+    fn refused(&mut self, _now: Now, purpose: TakeoverFor, refused: Refused, moved: bool) {
+        let identity = self.takeover_identity(&purpose);
+        match (purpose, refused) {
+            (TakeoverFor::SetIdentity { request, .. }, refused) => {
+                let err = match refused {
+                    Refused::Storage(err @ StorageError::Unavailable { .. }) if moved => {
+                        AdminError::OutcomeUnknown {
+                            identity,
+                            reason: err.to_string(),
+                        }
+                    }
+                    Refused::Storage(err) => AdminError::TowerUnavailable {
+                        identity,
+                        reason: err.to_string(),
+                    },
+                    Refused::Tower(refusal) => AdminError::TowerUnavailable {
+                        identity,
+                        reason: refusal.to_string(),
+                    },
+                };
+                self.actions.push_back(Action::Reply {
+                    request,
+                    result: Err(err),
+                });
+            }
+            (TakeoverFor::Activate, Refused::Storage(err)) if self.is_transient(&err) => {
                 self.store_failures.unavailable += 1;
-                // Exit, or try again at the next bank.
                 self.unavailable(err);
             }
-            Err(err) => self.exit(Err(NodeExit::TakeoverRefused {
-                identity,
-                source: err,
-            })),
+            (TakeoverFor::Activate, Refused::Storage(err)) => {
+                self.exit(Err(NodeExit::TakeoverRefused {
+                    identity,
+                    source: err,
+                }))
+            }
+            (TakeoverFor::Activate, Refused::Tower(refusal)) => {
+                self.exit(Err(NodeExit::TowerRefused { identity, refusal }))
+            }
         }
     }
 
-    /// `setIdentity`'s takeover answered: switch keys, or leave the node as
-    /// it was.
-    fn switch_identity(
-        &mut self,
-        now: Now,
-        keypair: solana_keypair::Keypair,
-        require_tower: bool,
-        result: Result<Takeover, StorageError>,
-    ) -> Result<(), AdminError> {
-        let identity = keypair.pubkey();
-        let taken = result.map_err(|err| match err {
-            StorageError::Unavailable { .. } => AdminError::OutcomeUnknown {
-                identity,
-                reason: err.to_string(),
-            },
-            err => AdminError::TowerUnavailable {
-                identity,
-                reason: err.to_string(),
-            },
-        })?;
-        let fence = self.fence_from(identity, taken, require_tower)?;
-        tracing::info!(%identity, revision = fence.token.revision, last_vote = ?fence.tower.last_voted_slot(), "identity switched");
-        self.outset = self.next_outset(&identity, now);
-        self.identity = Arc::new(keypair);
-        self.activity = Activity::Fenced(fence);
-        self.schedule = Default::default();
-        self.publish_contact();
-        Ok(())
-    }
-
-    /// The fence a successful takeover gives: the stored tower, or one built
-    /// from the vote account's landed lockouts when none is stored (refused
-    /// with `require_tower`). Remembers the last fenced leader slot.
+    /// The fence a successful takeover gives: the stored tower, or a fresh
+    /// one (an identity that never voted, or a rebuild the operator allowed)
+    /// built from the vote account's landed lockouts. Remembers the last
+    /// fenced leader slot.
     fn fence_from(
         &mut self,
         identity: Pubkey,
         taken: Takeover,
         require_tower: bool,
-    ) -> Result<Fence, AdminError> {
+    ) -> Result<Fence, TowerRefusal> {
         if let Some(displaced) = &taken.displaced {
             tracing::info!(%identity, %displaced, revision = taken.token.revision, "took the fence");
         } else {
             tracing::info!(%identity, revision = taken.token.revision, "took the fence");
         }
-        let tower = match taken.tower {
-            Some(saved) => saved.into_tower(),
-            None if require_tower => {
-                return Err(AdminError::TowerUnavailable {
-                    identity,
-                    reason: StorageError::NotFound { identity }.to_string(),
-                })
-            }
-            None => self.tower_from_landed_state(identity),
-        };
-        // Never produce a slot an earlier holder already fenced.
+        // Never produce a slot an earlier holder already fenced, even when
+        // the tower is refused below.
         if let Some(last) = taken.last_leader_slot {
             let produced = self.produced.entry(identity).or_default();
             *produced = (*produced).max(last);
         }
-        self.loaded_last_vote = tower.last_voted_slot();
+        let stored = taken
+            .tower
+            .as_ref()
+            .map(|saved| saved.tower().last_voted_slot());
+        tower_verdict(
+            stored,
+            self.landed_last_vote(),
+            require_tower,
+            self.allow_tower_rebuild,
+        )?;
+        let tower = match taken.tower {
+            Some(saved) => saved.into_tower(),
+            None => self.tower_from_landed_state(identity),
+        };
         Ok(Fence {
             token: taken.token,
             tower,
             skipping: false,
+            renew: false,
         })
     }
 
@@ -186,7 +288,21 @@ impl NodeMachine {
             .and_then(|(slot, _)| self.forks.get(*slot))
             .map(|bank| bank.hash)
             .unwrap_or_default();
-        tracing::info!(%identity, root = ?state.root_slot, "no saved tower: rebuilt from the vote account");
+        tracing::info!(%identity, root = ?state.root_slot, "no saved tower: built from the vote account");
         Tower::from_landed(identity, lockouts, state.root_slot, hash)
+    }
+
+    /// `set-identity`'s start: the takeover, with its tower check first.
+    pub(super) fn take_over_for(
+        &mut self,
+        request: super::RequestId,
+        keypair: Keypair,
+        require_tower: bool,
+    ) {
+        self.check_tower(TakeoverFor::SetIdentity {
+            request,
+            keypair,
+            require_tower,
+        });
     }
 }

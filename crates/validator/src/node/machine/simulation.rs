@@ -167,6 +167,7 @@ fn stale_answer(w: &mut World) -> Option<Event> {
         Some(
             Action::TakeOver { op, .. }
             | Action::CheckTower { op, .. }
+            | Action::Renew { op, .. }
             | Action::Store { op, .. }
             | Action::FenceLeaderSlot { op, .. },
         ) => Some(*op),
@@ -201,6 +202,7 @@ fn feed(h: &mut Harness, w: &mut World, event: Event, seed: u64) {
         match action {
             Action::TakeOver { .. }
             | Action::CheckTower { .. }
+            | Action::Renew { .. }
             | Action::Store { .. }
             | Action::FenceLeaderSlot { .. } => {
                 assert!(
@@ -255,6 +257,10 @@ fn unknown(action: Action) -> Event {
             op,
             result: Err(Harness::unavailable()),
         },
+        Action::Renew { op, .. } => Event::Renewed {
+            op,
+            result: Err(Harness::unavailable()),
+        },
         Action::Store { op, .. } => Event::Stored {
             op,
             result: Err(Harness::unavailable()),
@@ -275,6 +281,10 @@ fn unknown_like(answer: Event) -> Event {
             result: Err(Harness::unavailable()),
         },
         Event::TowerChecked { op, .. } => Event::TowerChecked {
+            op,
+            result: Err(Harness::unavailable()),
+        },
+        Event::Renewed { op, .. } => Event::Renewed {
             op,
             result: Err(Harness::unavailable()),
         },

@@ -2,7 +2,7 @@
 
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use towerlock_storage::{MemoryTowerStorage, TowerStorage};
+use towerlock_storage::{MemoryTowerStorage, StorageError, TowerStorage};
 use towerlock_tower::{SavedTower, Tower};
 
 use super::harness::{Harness, Keys};
@@ -37,7 +37,14 @@ fn a_primary_takes_the_fence_once_caught_up_and_stores_before_each_vote() {
     let keys = Keys::new();
     let mut h = Harness::new(&keys, &keys.primary, &[&keys.primary]);
     h.step(Event::Bank(h.bank(0, 0)));
-    // Caught up at once (start slot 0): the first action is the takeover.
+    // Caught up at once (start slot 0): the tower is checked, then the
+    // fence taken.
+    assert!(
+        matches!(h.pending.front(), Some(Action::CheckTower { identity, .. }) if *identity == keys.primary.pubkey())
+    );
+    let check = h.pending.pop_front().unwrap();
+    let answer = h.execute(check).unwrap();
+    h.step(answer);
     assert!(
         matches!(h.pending.front(), Some(Action::TakeOver { identity, .. }) if *identity == keys.primary.pubkey())
     );
@@ -233,7 +240,7 @@ fn every_set_identity_refusal_leaves_the_machine_unchanged() {
         matches!(refused, Err(AdminError::TowerUnavailable { .. })),
         "{refused:?}"
     );
-    // Storage does not answer: the outcome is unknown, and said so.
+    // Storage does not answer the read: nothing moved.
     h.storage.put_raw_tower(
         &keys.primary.pubkey(),
         tower_with_votes(&keys.primary, [1]).to_bytes(),
@@ -244,8 +251,31 @@ fn every_set_identity_refusal_leaves_the_machine_unchanged() {
         require_tower: false,
     });
     assert!(
-        matches!(refused, Err(AdminError::OutcomeUnknown { .. })),
+        matches!(refused, Err(AdminError::TowerUnavailable { .. })),
         "{refused:?}"
+    );
+    // Storage stops answering between the check and the takeover: whether
+    // the fence moved is unknown, and said so.
+    h.storage.set_unavailable(false);
+    h.step(Event::Admin {
+        request: RequestId(7),
+        command: Command::SetIdentity {
+            keypair: keys.primary.insecure_clone(),
+            require_tower: false,
+        },
+    });
+    let check = h.pending.pop_front().unwrap();
+    let answer = h.execute(check).unwrap();
+    h.step(answer);
+    h.storage.set_unavailable(true);
+    h.settle();
+    assert!(
+        matches!(
+            h.seen.replies.pop(),
+            Some((RequestId(7), Err(AdminError::OutcomeUnknown { .. })))
+        ),
+        "{:?}",
+        h.seen.replies
     );
     h.storage.set_unavailable(false);
 
@@ -486,8 +516,11 @@ fn a_silent_bank_stream_is_reopened() {
     ));
 }
 
+/// A node that held the fence and lost the right to vote (its voter
+/// keypairs removed) stays a hot spare: it takes the fence back only through
+/// set-identity, never by itself (the other node may hold it by then).
 #[test]
-fn removing_the_voters_makes_a_hot_spare_and_adding_one_back_a_voter() {
+fn a_node_that_stepped_down_takes_the_fence_back_only_by_set_identity() {
     let keys = Keys::new();
     let mut h = voting_primary(&keys);
     h.admin(Command::RemoveAllAuthorizedVoters).unwrap();
@@ -499,6 +532,212 @@ fn removing_the_voters_makes_a_hot_spare_and_adding_one_back_a_voter() {
     })
     .unwrap();
     h.replay(12, 11);
+    assert_eq!(h.machine.status().role, Role::HotSpare);
+    assert!(h.pending.is_empty());
+    h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: true,
+    })
+    .unwrap();
     assert_eq!(h.machine.status().role, Role::Voting);
-    assert_eq!(h.voted_slots().last(), Some(&12));
+    h.replay(13, 12);
+    assert_eq!(h.voted_slots().last(), Some(&13));
+}
+
+/// A primary added a voter keypair after start (it started as a hot spare
+/// without one): that is a first takeover, not a return.
+#[test]
+fn a_hot_spare_that_never_held_the_fence_takes_it_once_it_may_vote() {
+    let keys = Keys::new();
+    let mut h = Harness::new(&keys, &keys.primary, &[]);
+    h.replay_chain(0, 3);
+    assert_eq!(h.machine.status().role, Role::HotSpare);
+    h.admin(Command::AddAuthorizedVoter {
+        keypair: keys.primary.insecure_clone(),
+    })
+    .unwrap();
+    h.replay(4, 3);
+    assert_eq!(h.machine.status().role, Role::Voting);
+}
+
+/// After a store whose outcome is unknown, the fence is renewed before the
+/// next write: the write in flight is void, whenever it lands.
+#[test]
+fn an_unknown_outcome_renews_the_fence_before_the_next_write() {
+    let keys = Keys::new();
+    let storage = MemoryTowerStorage::new();
+    let mut h = Harness::with(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        storage,
+        UnavailablePolicy::SkipVote,
+    );
+    h.replay_chain(0, 5);
+    let bank = h.bank(6, 5);
+    h.step(Event::Bank(bank));
+    let Some(Action::Store {
+        op,
+        token: old,
+        tower: lost,
+    }) = h.pending.pop_front()
+    else {
+        panic!("expected a store")
+    };
+    h.step(Event::Stored {
+        op,
+        result: Err(Harness::unavailable()),
+        elapsed: Default::default(),
+    });
+    assert!(h.pending.is_empty(), "no retry before the next bank");
+    let bank = h.bank(7, 6);
+    h.step(Event::Bank(bank));
+    assert!(
+        matches!(h.pending.front(), Some(Action::Renew { token, .. }) if *token == old),
+        "{:?}",
+        h.pending
+    );
+    h.settle();
+    assert_eq!(h.voted_slots().last(), Some(&7));
+    assert_eq!(h.machine.status().role, Role::Voting);
+    // The write that was in flight lands now: it is void.
+    let late = h.block_on(h.storage.store(&old, &lost));
+    assert!(
+        matches!(late, Err(StorageError::LockLost { .. })),
+        "{late:?}"
+    );
+}
+
+/// Skip-vote promises to stay up: an etcd error that is not a timeout (the
+/// NOSPACE alarm) skips the vote and the node resumes once stores succeed.
+#[test]
+fn skip_vote_rides_out_an_etcd_error() {
+    let keys = Keys::new();
+    let storage = MemoryTowerStorage::new();
+    let mut h = Harness::with(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        storage,
+        UnavailablePolicy::SkipVote,
+    );
+    h.replay_chain(0, 5);
+    let bank = h.bank(6, 5);
+    h.step(Event::Bank(bank));
+    let Some(Action::Store { op, .. }) = h.pending.pop_front() else {
+        panic!("expected a store")
+    };
+    let nospace = StorageError::Etcd {
+        reason: "etcdserver: mvcc: database space exceeded".into(),
+    };
+    h.step(Event::Stored {
+        op,
+        result: Err(nospace),
+        elapsed: Default::default(),
+    });
+    h.settle();
+    assert!(h.seen.exit.is_none());
+    assert_eq!(h.machine.status().role, Role::SkipVote);
+    h.replay(7, 6);
+    assert_eq!(h.voted_slots().last(), Some(&7));
+    // The default policy exits on the same error.
+    let mut h = voting_primary(&keys);
+    let bank = h.bank(11, 10);
+    h.step(Event::Bank(bank));
+    let Some(Action::Store { op, .. }) = h.pending.pop_front() else {
+        panic!("expected a store")
+    };
+    let nospace = StorageError::Etcd {
+        reason: "etcdserver: mvcc: database space exceeded".into(),
+    };
+    h.step(Event::Stored {
+        op,
+        result: Err(nospace),
+        elapsed: Default::default(),
+    });
+    h.settle();
+    assert!(matches!(
+        h.seen.exit,
+        Some(Err(NodeExit::StorageFailed { .. }))
+    ));
+}
+
+/// A tower is never invented where one was lost: with landed votes and no
+/// stored tower (etcd data loss, another key prefix), or a stored tower
+/// older than the landed votes, the node neither starts voting nor accepts
+/// set-identity — and the fence does not move — unless a rebuild is allowed.
+#[test]
+fn a_lost_tower_is_not_rebuilt_from_landed_votes() {
+    let keys = Keys::new();
+    let landed = |h: &Harness, slot: u64| {
+        let mut bank = h.bank(slot, slot - 1);
+        bank.vote_accounts[0].lockouts = (30..=39).map(|s| (s, (40 - s) as u32)).collect();
+        bank.vote_accounts[0].last_vote = Some(39);
+        bank
+    };
+    // At start: exits with the sentence, the fence untouched.
+    let mut h = Harness::new(&keys, &keys.primary, &[&keys.primary]);
+    let bank = landed(&h, 100);
+    h.step(Event::Bank(bank));
+    h.settle();
+    match &h.seen.exit {
+        Some(Err(exit @ NodeExit::TowerRefused { .. })) => {
+            assert!(exit.to_string().contains("--allow-tower-rebuild"), "{exit}")
+        }
+        other => panic!("expected TowerRefused, got {other:?}"),
+    }
+    assert_eq!(h.storage.holder(&keys.primary.pubkey()), None);
+    // A stored tower older than the landed votes: the same.
+    let mut h = Harness::new(&keys, &keys.primary, &[&keys.primary]);
+    h.storage.put_raw_tower(
+        &keys.primary.pubkey(),
+        tower_with_votes(&keys.primary, 1..=20).to_bytes(),
+    );
+    let bank = landed(&h, 100);
+    h.step(Event::Bank(bank));
+    h.settle();
+    assert!(matches!(
+        h.seen.exit,
+        Some(Err(NodeExit::TowerRefused { .. }))
+    ));
+    // set-identity on a hot spare: refused, unchanged.
+    let mut h = Harness::new(&keys, &keys.secondary, &[&keys.primary]);
+    for slot in 100..=102 {
+        let bank = landed(&h, slot);
+        h.step(Event::Bank(bank));
+        h.settle();
+    }
+    let before = h.machine.status();
+    let refused = h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: false,
+    });
+    assert!(
+        matches!(&refused, Err(AdminError::TowerUnavailable { reason, .. }) if reason.contains("landed votes")),
+        "{refused:?}"
+    );
+    assert_eq!(h.machine.status(), before);
+    assert_eq!(h.storage.holder(&keys.primary.pubkey()), None);
+}
+
+#[test]
+fn an_allowed_rebuild_builds_the_tower_from_landed_votes() {
+    let keys = Keys::new();
+    let storage = MemoryTowerStorage::new();
+    let mut h = Harness::with(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        storage,
+        UnavailablePolicy::Exit,
+    );
+    h.machine.allow_tower_rebuild = true;
+    let mut bank = h.bank(100, 99);
+    bank.vote_accounts[0].lockouts = (30..=39).map(|s| (s, (40 - s) as u32)).collect();
+    bank.vote_accounts[0].last_vote = Some(39);
+    h.step(Event::Bank(bank));
+    h.settle();
+    assert!(h.seen.exit.is_none());
+    assert_eq!(h.machine.status().role, Role::Voting);
+    assert_eq!(h.machine.status().loaded_last_vote, Some(39));
 }
