@@ -6,13 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::event::{Event, VoteEvent};
+use crate::event::{Event, VoteEvent, VoteResult};
 use crate::report::{AccountReport, Report, RootProblem, Violation, VoteRef};
 use crate::tree::ForkTree;
 use crate::AuditError;
-
-/// The result name of a vote the cluster accepted.
-pub const ACCEPTED: &str = "ok";
 
 /// Timely vote credits for a vote that landed `latency` slots after its slot
 /// (at most 16; 16 for the first two slots, one less per slot after, at least 1).
@@ -262,7 +259,7 @@ impl Judge<'_> {
                 ..Account::default()
             });
 
-        let accepted = vote.result == ACCEPTED;
+        let accepted = vote.result.is_accepted();
         let instance = account
             .report
             .instances
@@ -281,7 +278,7 @@ impl Judge<'_> {
             *account
                 .report
                 .rejected_by_result
-                .entry(vote.result.clone())
+                .entry(vote.result.to_string())
                 .or_insert(0) += 1;
             // A vote the cluster refused still left its sender: a second
             // instance breaking a lockout is usually refused (LockoutConflict,
@@ -441,8 +438,11 @@ fn judge_vote(
 /// Folds an accepted vote into the account's state and liveness figures.
 /// Whether a vote with this verdict was certainly signed by the vote
 /// account's authorized voter (so its content binds the account).
-fn signed_by_the_voter(result: &str) -> bool {
-    !matches!(result, "SignatureFailure" | "MissingRequiredSignature")
+fn signed_by_the_voter(result: &VoteResult) -> bool {
+    !matches!(
+        result.as_str(),
+        "SignatureFailure" | "MissingRequiredSignature"
+    )
 }
 
 /// Takes `votes[index]` into the account's state: its lockouts and root for

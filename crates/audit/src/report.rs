@@ -59,7 +59,7 @@ impl Report {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountReport {
     pub vote_account: String,
-    /// Votes the cluster accepted (`result == "ok"`).
+    /// Votes the cluster accepted ([`crate::VoteResult::Accepted`]).
     pub votes_accepted: u64,
     /// Votes the cluster rejected.
     pub votes_rejected: u64,

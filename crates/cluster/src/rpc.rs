@@ -12,11 +12,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
 use solana_vote_interface::state::{VoteStateV4, VoteStateVersions};
-
-use crate::api::{
+use towerlock_wire::api::{
     SendTransactionConfig, SignedContactInfo, SubmitBlock, FEATURE_SET, PUBLISH_CONTACT_INFO,
     SOLANA_CORE_VERSION, SUBMIT_BLOCK,
 };
+
 use crate::core::cluster::DELINQUENT_SLOT_DISTANCE;
 use crate::core::vote_tx::{self, Rejection};
 use crate::core::{Cluster, Outputs};

@@ -23,8 +23,8 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use towerlock_audit::Event;
+use towerlock_wire::api::{BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE, SLOT_SUBSCRIBE};
 
-use crate::api::{BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE, SLOT_SUBSCRIBE};
 use crate::core::{Cluster, Notification, Outputs};
 use crate::genesis::{Genesis, GenesisError};
 

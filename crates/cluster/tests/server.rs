@@ -6,13 +6,13 @@ use std::time::Duration;
 use serde_json::json;
 use solana_signer::Signer;
 use towerlock_audit::Event;
-use towerlock_cluster::api::{
+use towerlock_cluster::genesis::{self, InitOptions};
+use towerlock_cluster::server::{Server, ServerConfig};
+use towerlock_wire::api::{
     BankNotification, ContactAddresses, ContactInfo, SignedContactInfo, SubmitBlock,
     BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE, SLOT_SUBSCRIBE,
 };
-use towerlock_cluster::client::{ClientError, RpcClient, Subscription};
-use towerlock_cluster::genesis::{self, InitOptions};
-use towerlock_cluster::server::{Server, ServerConfig};
+use towerlock_wire::client::{ClientError, RpcClient, Subscription};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -192,7 +192,7 @@ async fn blocks_gossip_streams_trail_and_resume() {
     .await
     .unwrap();
     let contact = ContactInfo {
-        pubkey: identity.clone(),
+        pubkey: keys.identity.pubkey(),
         outset: 1_700_000_000_000_000,
         instance: "primary".into(),
         version: "0.1.0".into(),
@@ -230,12 +230,9 @@ async fn blocks_gossip_streams_trail_and_resume() {
     })
     .await;
     assert_eq!(bank.slot, leader_slot);
-    assert_eq!(bank.leader, identity);
+    assert_eq!(bank.leader, keys.identity.pubkey());
     assert_eq!(bank.parent, parent);
-    assert_eq!(
-        bank.block_id,
-        solana_hash::Hash::new_from_array([1; 32]).to_string()
-    );
+    assert_eq!(bank.block_id, solana_hash::Hash::new_from_array([1; 32]));
     // Too late now: refused, but recorded.
     match cluster.rpc.submit_block(&other).await {
         Err(ClientError::Rpc { message, .. }) => {

@@ -15,15 +15,15 @@ use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use tokio::sync::{mpsc, oneshot, watch};
-use towerlock_cluster::{
+use towerlock_storage::{FenceToken, InstanceRecord, StorageError, TowerStorage};
+use towerlock_tower::{Lockout, Recorded, SavedTower, Slot, Tower};
+use towerlock_wire::{
     api::{
         BankNotification, ContactAddresses, ContactInfo, SignedContactInfo, SubmitBlock,
         BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE,
     },
     client::{ClientError, RpcClient, Subscription},
 };
-use towerlock_storage::{FenceToken, InstanceRecord, StorageError, TowerStorage};
-use towerlock_tower::{Lockout, Recorded, SavedTower, Slot, Tower};
 
 use super::{
     decide::{choose_vote, is_newer_instance_of, may_vote, HotSpareReason, VoteChoice},
@@ -375,10 +375,7 @@ impl Node {
     }
 
     async fn on_bank(&mut self, notification: BankNotification) -> Result<(), NodeExit> {
-        if let Err(err) = self.forks.insert(&notification) {
-            tracing::warn!(error = %err, "skipping a malformed bank");
-            return Ok(());
-        }
+        self.forks.insert(&notification);
         self.metrics.replayed_slot.store(self.forks.newest, Relaxed);
         // Whether this node may vote, and as which voter, as of this bank:
         // decided once for the role and the vote below.
@@ -740,7 +737,7 @@ impl Node {
         if contact.info.instance != self.instance && contact.verify().is_some() {
             let seen = self
                 .outsets_seen
-                .entry(contact.info.pubkey.clone())
+                .entry(contact.info.pubkey.to_string())
                 .or_default();
             *seen = (*seen).max(contact.info.outset);
         }
@@ -832,7 +829,7 @@ impl Node {
 
     async fn publish_contact(&mut self) {
         let contact = ContactInfo {
-            pubkey: self.pubkey().to_string(),
+            pubkey: self.pubkey(),
             outset: self.outset,
             instance: self.instance.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
