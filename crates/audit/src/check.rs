@@ -6,13 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::event::{Event, VoteEvent};
+use crate::event::{Event, VoteEvent, VoteResult};
 use crate::report::{AccountReport, Report, RootProblem, Violation, VoteRef};
 use crate::tree::ForkTree;
 use crate::AuditError;
-
-/// The result name of a vote the cluster accepted.
-pub const ACCEPTED: &str = "ok";
 
 /// Timely vote credits for a vote that landed `latency` slots after its slot
 /// (at most 16; 16 for the first two slots, one less per slot after, at least 1).
@@ -262,7 +259,7 @@ impl Judge<'_> {
                 ..Account::default()
             });
 
-        let accepted = vote.result == ACCEPTED;
+        let accepted = vote.result.is_accepted();
         let instance = account
             .report
             .instances
@@ -281,7 +278,7 @@ impl Judge<'_> {
             *account
                 .report
                 .rejected_by_result
-                .entry(vote.result.clone())
+                .entry(vote.result.to_string())
                 .or_insert(0) += 1;
             // A vote the cluster refused still left its sender: a second
             // instance breaking a lockout is usually refused (LockoutConflict,
@@ -312,98 +309,128 @@ fn judge_vote(
     index: usize,
     last: u64,
 ) -> Vec<Violation> {
-    let pending = &votes[index];
-    let vote = &pending.vote;
-    let vote_account = &vote.vote_account;
     let mut found = Vec::new();
+    found.extend(unknown_slot(tree, &votes[index], account));
+    found.extend(equivocation(tree, votes, account, index, last));
+    if tree.contains(last) {
+        found.extend(lockout(tree, votes, account, index, last));
+    }
+    found.extend(root(tree, votes, account, index, last));
+    found
+}
 
-    // Slots the fork tree does not know: report each once per account.
+/// Slots the fork tree does not know: each reported once per account.
+fn unknown_slot(
+    tree: &ForkTree,
+    pending: &PendingVote,
+    account: &mut Account,
+) -> Option<Violation> {
     let unknown: Vec<u64> = pending
         .slots()
         .filter(|&slot| !tree.contains(slot))
         .filter(|&slot| account.reported_unknown.insert(slot))
         .collect();
-    if let Some(&slot) = unknown.iter().max() {
-        found.push(Violation::UnknownSlot {
-            vote_account: vote_account.clone(),
+    unknown.iter().max().map(|&slot| Violation::UnknownSlot {
+        vote_account: pending.vote.vote_account.clone(),
+        vote: pending.reference(),
+        slot,
+    })
+}
+
+/// Another vote for the same last slot with another hash, or with lockouts
+/// that put it on another fork.
+fn equivocation(
+    tree: &ForkTree,
+    votes: &[PendingVote],
+    account: &Account,
+    index: usize,
+    last: u64,
+) -> Option<Violation> {
+    let pending = &votes[index];
+    let vote = &pending.vote;
+    let other = &votes[*account.by_last_slot.get(&last)?];
+    let forks_differ = || {
+        other.slots().any(|theirs| {
+            pending.slots().any(|ours| {
+                tree.contains(theirs) && tree.contains(ours) && !tree.on_one_fork(theirs, ours)
+            })
+        })
+    };
+    (other.vote.hash != vote.hash || forks_differ()).then(|| Violation::Equivocation {
+        vote_account: vote.vote_account.clone(),
+        vote: pending.reference(),
+        earlier: other.reference(),
+        slot: last,
+        hash: vote.hash.clone(),
+        earlier_hash: other.vote.hash.clone(),
+    })
+}
+
+/// Every earlier slot still locked out at `last` (a known slot) must be on
+/// its fork. A late vote for an ancestor of a locked slot commits to nothing
+/// the locked slot does not imply, so only forks are compared; the lock
+/// stays, and any later vote leaving its fork is caught. Without such a
+/// conflict, the vote's own lockouts must all lie on its fork.
+fn lockout(
+    tree: &ForkTree,
+    votes: &[PendingVote],
+    account: &Account,
+    index: usize,
+    last: u64,
+) -> Option<Violation> {
+    let pending = &votes[index];
+    let conflicts: Vec<(u64, Lock)> = account
+        .locks
+        .iter()
+        .map(|(&slot, &lock)| (slot, lock))
+        .filter(|&(slot, lock)| {
+            slot != last
+                && tree.contains(slot)
+                && locked_out_through(slot, lock.confirmation_count) >= last
+                && !tree.on_one_fork(slot, last)
+        })
+        .collect();
+    if let Some(&(slot, lock)) = conflicts.last() {
+        return Some(Violation::Lockout {
+            vote_account: pending.vote.vote_account.clone(),
             vote: pending.reference(),
-            slot,
+            earlier: Some(votes[lock.vote].reference()),
+            locked_slot: slot,
+            confirmation_count: lock.confirmation_count,
+            locked_out_through: locked_out_through(slot, lock.confirmation_count),
+            conflicts: conflicts.len(),
         });
     }
+    let own: Vec<(u64, u32)> = pending
+        .vote
+        .lockouts
+        .iter()
+        .copied()
+        .filter(|&(slot, _)| tree.contains(slot) && !tree.is_ancestor_or_self(slot, last))
+        .collect();
+    own.last()
+        .map(|&(slot, confirmation_count)| Violation::Lockout {
+            vote_account: pending.vote.vote_account.clone(),
+            vote: pending.reference(),
+            earlier: None,
+            locked_slot: slot,
+            confirmation_count,
+            locked_out_through: locked_out_through(slot, confirmation_count),
+            conflicts: own.len(),
+        })
+}
+
+/// The vote must descend from the account's root and keep it.
+fn root(
+    tree: &ForkTree,
+    votes: &[PendingVote],
+    account: &Account,
+    index: usize,
+    last: u64,
+) -> Option<Violation> {
+    let pending = &votes[index];
+    let vote = &pending.vote;
     let last_known = tree.contains(last);
-
-    // Equivocation: another vote for the same last slot with another hash, or
-    // with lockouts that put it on another fork.
-    if let Some(&earlier) = account.by_last_slot.get(&last) {
-        let other = &votes[earlier];
-        let forks_differ = || {
-            other.slots().any(|theirs| {
-                pending.slots().any(|ours| {
-                    tree.contains(theirs) && tree.contains(ours) && !tree.on_one_fork(theirs, ours)
-                })
-            })
-        };
-        if other.vote.hash != vote.hash || forks_differ() {
-            found.push(Violation::Equivocation {
-                vote_account: vote_account.clone(),
-                vote: pending.reference(),
-                earlier: other.reference(),
-                slot: last,
-                hash: vote.hash.clone(),
-                earlier_hash: other.vote.hash.clone(),
-            });
-        }
-    }
-
-    if last_known {
-        // Lockouts: every earlier slot still locked out at `last` must be on
-        // its fork. A late vote for an ancestor of a locked slot commits to
-        // nothing the locked slot does not imply, so only forks are compared;
-        // the lock stays, and any later vote leaving its fork is caught.
-        let conflicts: Vec<(u64, Lock)> = account
-            .locks
-            .iter()
-            .map(|(&slot, &lock)| (slot, lock))
-            .filter(|&(slot, lock)| {
-                slot != last
-                    && tree.contains(slot)
-                    && locked_out_through(slot, lock.confirmation_count) >= last
-                    && !tree.on_one_fork(slot, last)
-            })
-            .collect();
-        if let Some(&(slot, lock)) = conflicts.last() {
-            found.push(Violation::Lockout {
-                vote_account: vote_account.clone(),
-                vote: pending.reference(),
-                earlier: Some(votes[lock.vote].reference()),
-                locked_slot: slot,
-                confirmation_count: lock.confirmation_count,
-                locked_out_through: locked_out_through(slot, lock.confirmation_count),
-                conflicts: conflicts.len(),
-            });
-        } else {
-            // The vote's own lockouts must all lie on its fork.
-            let own: Vec<(u64, u32)> = vote
-                .lockouts
-                .iter()
-                .copied()
-                .filter(|&(slot, _)| tree.contains(slot) && !tree.is_ancestor_or_self(slot, last))
-                .collect();
-            if let Some(&(slot, confirmation_count)) = own.last() {
-                found.push(Violation::Lockout {
-                    vote_account: vote_account.clone(),
-                    vote: pending.reference(),
-                    earlier: None,
-                    locked_slot: slot,
-                    confirmation_count,
-                    locked_out_through: locked_out_through(slot, confirmation_count),
-                    conflicts: own.len(),
-                });
-            }
-        }
-    }
-
-    // Roots: the vote must descend from the account's root and keep it.
     let descends = |root: u64| root < last && tree.is_ancestor_or_self(root, last);
     let root_problem = match account.root {
         Some((root, _)) if last_known && tree.contains(root) && !descends(root) => {
@@ -415,34 +442,34 @@ fn judge_vote(
         _ => None,
     };
     if let (Some(problem), Some((root, earlier))) = (root_problem, account.root) {
-        found.push(Violation::Root {
-            vote_account: vote_account.clone(),
+        return Some(Violation::Root {
+            vote_account: vote.vote_account.clone(),
             vote: pending.reference(),
             earlier: Some(votes[earlier].reference()),
             problem,
             earlier_root: Some(root),
             root: vote.root,
         });
-    } else if let Some(root) = vote.root {
-        if last_known && tree.contains(root) && !descends(root) {
-            found.push(Violation::Root {
-                vote_account: vote_account.clone(),
-                vote: pending.reference(),
-                earlier: None,
-                problem: RootProblem::NotAncestorOfVote,
-                earlier_root: account.root.map(|(root, _)| root),
-                root: Some(root),
-            });
-        }
     }
-    found
+    let root = vote.root?;
+    (last_known && tree.contains(root) && !descends(root)).then(|| Violation::Root {
+        vote_account: vote.vote_account.clone(),
+        vote: pending.reference(),
+        earlier: None,
+        problem: RootProblem::NotAncestorOfVote,
+        earlier_root: account.root.map(|(root, _)| root),
+        root: Some(root),
+    })
 }
 
 /// Folds an accepted vote into the account's state and liveness figures.
 /// Whether a vote with this verdict was certainly signed by the vote
 /// account's authorized voter (so its content binds the account).
-fn signed_by_the_voter(result: &str) -> bool {
-    !matches!(result, "SignatureFailure" | "MissingRequiredSignature")
+fn signed_by_the_voter(result: &VoteResult) -> bool {
+    !matches!(
+        result.as_str(),
+        "SignatureFailure" | "MissingRequiredSignature"
+    )
 }
 
 /// Takes `votes[index]` into the account's state: its lockouts and root for

@@ -53,7 +53,87 @@ pub struct VoteEvent {
     /// Bank hash of the last voted slot, as the vote claims it.
     pub hash: String,
     /// `"ok"` when the vote program accepted it, else the error's name.
-    pub result: String,
+    pub result: VoteResult,
+}
+
+/// The cluster's verdict on a vote. The trail writes it as one string:
+/// `"ok"`, or the name of the error the vote program refused it with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VoteResult {
+    /// The vote program accepted the vote: it landed.
+    Accepted,
+    /// Refused, with Solana's name of the error (e.g. `LockoutConflict`);
+    /// never `"ok"`.
+    Rejected(String),
+}
+
+impl VoteResult {
+    /// What the trail writes for an accepted vote.
+    pub const ACCEPTED: &'static str = "ok";
+
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted)
+    }
+
+    /// The trail's text: `"ok"` or the error's name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Accepted => Self::ACCEPTED,
+            Self::Rejected(name) => name,
+        }
+    }
+}
+
+impl From<&str> for VoteResult {
+    /// Reads the trail's text (`"ok"` is accepted, anything else a rejection).
+    fn from(text: &str) -> Self {
+        if text == Self::ACCEPTED {
+            Self::Accepted
+        } else {
+            Self::Rejected(text.to_owned())
+        }
+    }
+}
+
+impl From<String> for VoteResult {
+    fn from(text: String) -> Self {
+        if text == Self::ACCEPTED {
+            Self::Accepted
+        } else {
+            Self::Rejected(text)
+        }
+    }
+}
+
+impl std::fmt::Display for VoteResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the trail's text, so `result == "ok"` keeps reading as it did.
+impl PartialEq<str> for VoteResult {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for VoteResult {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for VoteResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for VoteResult {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::from)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +168,23 @@ mod tests {
             panic!("not a vote: {event:?}")
         };
         assert_eq!(vote.lockouts, vec![(10, 2), (11, 1)]);
+        assert_eq!(vote.result, VoteResult::Accepted);
+        assert_eq!(event.to_line(), line);
+    }
+
+    #[test]
+    fn a_rejected_vote_keeps_the_error_name() {
+        let line = r#"{"kind":"vote","ts_ms":5,"vote_account":"V","voter":"A","identity":"I","instance":"x","signature":"s","lockouts":[],"root":null,"hash":"","result":"LockoutConflict"}"#;
+        let event = Event::from_line(line).unwrap();
+        let Event::Vote(vote) = &event else {
+            panic!("not a vote: {event:?}")
+        };
+        assert_eq!(
+            vote.result,
+            VoteResult::Rejected("LockoutConflict".to_owned())
+        );
+        assert!(!vote.result.is_accepted());
+        assert_eq!(vote.result, "LockoutConflict");
         assert_eq!(event.to_line(), line);
     }
 }

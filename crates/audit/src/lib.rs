@@ -14,7 +14,7 @@
 //! - [`synth`] builds trails in code, with a reference TowerBFT voter, for tests.
 //!
 //! What counts as a violation, for each vote account over all accepted votes
-//! (`result == "ok"`) in trail order:
+//! ([`VoteResult::Accepted`], `"ok"` in the trail) in trail order:
 //! - **lockout**: the voted slot is not on the fork of an earlier voted slot
 //!   still locked out at it (`slot + 2^confirmation_count ≥ voted slot`, with
 //!   the confirmation count of the latest vote holding that slot), or the
@@ -40,7 +40,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 pub use check::Checker;
-pub use event::{BankEvent, BlockEvent, ContactEvent, Event, VoteEvent};
+pub use event::{BankEvent, BlockEvent, ContactEvent, Event, VoteEvent, VoteResult};
 pub use report::{
     AccountReport, InstanceCounts, Report, RootProblem, Violation, ViolationKind, VoteRef,
 };

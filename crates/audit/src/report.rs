@@ -59,7 +59,7 @@ impl Report {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountReport {
     pub vote_account: String,
-    /// Votes the cluster accepted (`result == "ok"`).
+    /// Votes the cluster accepted ([`crate::VoteResult::Accepted`]).
     pub votes_accepted: u64,
     /// Votes the cluster rejected.
     pub votes_rejected: u64,
@@ -256,14 +256,7 @@ impl fmt::Display for Violation {
                 conflicts,
             } => {
                 write!(f, "account {vote_account}: {vote} is not on the fork of slot {locked_slot} (confirmation count {confirmation_count}, locked out through slot {locked_out_through})")?;
-                match earlier {
-                    Some(earlier) => write!(f, ", held by earlier {earlier}")?,
-                    None => write!(f, ", which the vote's own lockouts hold")?,
-                }
-                if *conflicts > 1 {
-                    write!(f, "; {conflicts} locked slots conflict in all")?;
-                }
-                Ok(())
+                write_lock_holder(f, earlier.as_ref(), *conflicts)
             }
             Self::Equivocation {
                 vote_account,
@@ -287,25 +280,8 @@ impl fmt::Display for Violation {
                 earlier_root,
                 root,
             } => {
-                let show = |root: &Option<u64>| match root {
-                    Some(slot) => slot.to_string(),
-                    None => "none".to_owned(),
-                };
                 write!(f, "account {vote_account}: {vote} ")?;
-                match problem {
-                    RootProblem::NotDescendant => {
-                        write!(f, "does not descend from root {}", show(earlier_root))?
-                    }
-                    RootProblem::MovedBackward => write!(
-                        f,
-                        "moves the root back from {} to {}",
-                        show(earlier_root),
-                        show(root)
-                    )?,
-                    RootProblem::NotAncestorOfVote => {
-                        write!(f, "carries root {} off its own fork", show(root))?
-                    }
-                }
+                write_root_problem(f, *problem, *earlier_root, *root)?;
                 if let Some(earlier) = earlier {
                     write!(f, ", set by earlier {earlier}")?;
                 }
@@ -342,6 +318,50 @@ impl fmt::Display for Violation {
     }
 }
 
+/// What holds the lock a lockout violation broke: an earlier vote, or the
+/// vote's own lockouts; and how many locked slots conflict in all.
+fn write_lock_holder(
+    f: &mut fmt::Formatter<'_>,
+    earlier: Option<&VoteRef>,
+    conflicts: usize,
+) -> fmt::Result {
+    match earlier {
+        Some(earlier) => write!(f, ", held by earlier {earlier}")?,
+        None => write!(f, ", which the vote's own lockouts hold")?,
+    }
+    if conflicts > 1 {
+        write!(f, "; {conflicts} locked slots conflict in all")?;
+    }
+    Ok(())
+}
+
+/// What a root violation did to the root.
+fn write_root_problem(
+    f: &mut fmt::Formatter<'_>,
+    problem: RootProblem,
+    earlier_root: Option<u64>,
+    root: Option<u64>,
+) -> fmt::Result {
+    let show = |root: Option<u64>| match root {
+        Some(slot) => slot.to_string(),
+        None => "none".to_owned(),
+    };
+    match problem {
+        RootProblem::NotDescendant => {
+            write!(f, "does not descend from root {}", show(earlier_root))
+        }
+        RootProblem::MovedBackward => write!(
+            f,
+            "moves the root back from {} to {}",
+            show(earlier_root),
+            show(root)
+        ),
+        RootProblem::NotAncestorOfVote => {
+            write!(f, "carries root {} off its own fork", show(root))
+        }
+    }
+}
+
 /// `1 vote`, `2 votes`.
 fn plural(count: impl TryInto<u64>, word: &str) -> String {
     match count.try_into().unwrap_or(u64::MAX) {
@@ -372,48 +392,61 @@ impl fmt::Display for Report {
             plural(self.contacts, "contact")
         )?;
         for account in &self.accounts {
-            writeln!(f, "vote account {}:", account.vote_account)?;
-            write!(
-                f,
-                "  {} votes accepted, {} rejected",
-                account.votes_accepted, account.votes_rejected
-            )?;
-            if !account.rejected_by_result.is_empty() {
-                let by_result: Vec<String> = account
-                    .rejected_by_result
-                    .iter()
-                    .map(|(result, count)| format!("{result} {count}"))
-                    .collect();
-                write!(f, " ({})", by_result.join(", "))?;
-            }
-            writeln!(f)?;
-            if let (Some(first), Some(last)) = (account.first_slot, account.last_slot) {
-                write!(
-                    f,
-                    "  {} voted ({first}..={last}), longest gap {}",
-                    plural(account.slots_voted, "slot"),
-                    plural(account.longest_gap, "slot")
-                )?;
-                if let Some(after) = account.longest_gap_after {
-                    write!(f, " (after slot {after})")?;
-                }
-                write!(f, ", ~{} credits", account.credits)?;
-                if let Some(root) = account.root {
-                    write!(f, ", root {root}")?;
-                }
-                writeln!(f)?;
-            }
-            for (instance, counts) in &account.instances {
-                writeln!(
-                    f,
-                    "  instance {instance}: {} accepted, {} rejected (ts {}..{} ms)",
-                    counts.accepted, counts.rejected, counts.first_ts_ms, counts.last_ts_ms
-                )?;
-            }
+            write_account(f, account)?;
         }
         if self.violations.is_empty() {
             return writeln!(f, "no safety violations");
         }
+        self.write_violations(f)
+    }
+}
+
+/// One vote account's figures: votes, slots voted, credits, instances.
+fn write_account(f: &mut fmt::Formatter<'_>, account: &AccountReport) -> fmt::Result {
+    writeln!(f, "vote account {}:", account.vote_account)?;
+    write!(
+        f,
+        "  {} votes accepted, {} rejected",
+        account.votes_accepted, account.votes_rejected
+    )?;
+    if !account.rejected_by_result.is_empty() {
+        let by_result: Vec<String> = account
+            .rejected_by_result
+            .iter()
+            .map(|(result, count)| format!("{result} {count}"))
+            .collect();
+        write!(f, " ({})", by_result.join(", "))?;
+    }
+    writeln!(f)?;
+    if let (Some(first), Some(last)) = (account.first_slot, account.last_slot) {
+        write!(
+            f,
+            "  {} voted ({first}..={last}), longest gap {}",
+            plural(account.slots_voted, "slot"),
+            plural(account.longest_gap, "slot")
+        )?;
+        if let Some(after) = account.longest_gap_after {
+            write!(f, " (after slot {after})")?;
+        }
+        write!(f, ", ~{} credits", account.credits)?;
+        if let Some(root) = account.root {
+            write!(f, ", root {root}")?;
+        }
+        writeln!(f)?;
+    }
+    for (instance, counts) in &account.instances {
+        writeln!(
+            f,
+            "  instance {instance}: {} accepted, {} rejected (ts {}..{} ms)",
+            counts.accepted, counts.rejected, counts.first_ts_ms, counts.last_ts_ms
+        )?;
+    }
+    Ok(())
+}
+
+impl Report {
+    /// The violations by kind, at most [`SHOWN_PER_KIND`] of each in full.
+    fn write_violations(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let counts: Vec<String> = self
             .counts_by_kind()
             .iter()

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::check::locked_out_through;
-use crate::event::{BankEvent, BlockEvent, Event, VoteEvent};
+use crate::event::{BankEvent, BlockEvent, Event, VoteEvent, VoteResult};
 use crate::tree::ForkTree;
 
 /// Votes kept in a tower before the oldest becomes the root.
@@ -168,7 +168,14 @@ impl TrailBuilder {
             .get(&last)
             .cloned()
             .unwrap_or_else(|| bank_hash(last));
-        self.vote_with(vote_account, instance, lockouts, root, &hash, "ok")
+        self.vote_with(
+            vote_account,
+            instance,
+            lockouts,
+            root,
+            &hash,
+            VoteResult::Accepted,
+        )
     }
 
     /// A vote with every field chosen by the caller.
@@ -179,7 +186,7 @@ impl TrailBuilder {
         lockouts: &[(u64, u32)],
         root: Option<u64>,
         hash: &str,
-        result: &str,
+        result: impl Into<VoteResult>,
     ) -> &mut Self {
         self.signatures += 1;
         let ts_ms = self.tick();
@@ -194,7 +201,7 @@ impl TrailBuilder {
             lockouts: lockouts.to_vec(),
             root,
             hash: hash.to_owned(),
-            result: result.to_owned(),
+            result: result.into(),
         }))
     }
 

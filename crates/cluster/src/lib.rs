@@ -11,15 +11,16 @@
 //! - [`rpc`] maps JSON-RPC requests onto the core (pure as well).
 //! - [`server`] is the thin tokio layer: slot timer, HTTP + websocket, audit
 //!   file, snapshots.
-//! - [`api`] holds the protocol types validators share with the cluster, and
-//!   documents the transport; [`client`] is a small client for it.
+//! - The protocol validators share with the cluster (types, transport,
+//!   client) is `towerlock-wire`'s; [`api`] and [`client`] re-export it for
+//!   tools that still name it through the cluster.
 //! - [`genesis`] creates a cluster folder (`genesis.json`, key files).
 //!
 //! Safety checks over the audit trail are left to `towerlock-audit`.
 
-pub mod api;
-pub mod client;
 pub mod core;
 pub mod genesis;
 pub mod rpc;
 pub mod server;
+
+pub use towerlock_wire::{api, client};

@@ -12,11 +12,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
 use solana_vote_interface::state::{VoteStateV4, VoteStateVersions};
-
-use crate::api::{
+use towerlock_wire::api::{
     SendTransactionConfig, SignedContactInfo, SubmitBlock, FEATURE_SET, PUBLISH_CONTACT_INFO,
     SOLANA_CORE_VERSION, SUBMIT_BLOCK,
 };
+
 use crate::core::cluster::DELINQUENT_SLOT_DISTANCE;
 use crate::core::vote_tx::{self, Rejection};
 use crate::core::{Cluster, Outputs};
@@ -216,32 +216,8 @@ fn call_method(
             let slot = commitment_slot(cluster, &config)?;
             Ok(json!(cluster.bank(slot).map_or(0, |b| b.block_height)))
         }
-        "getEpochInfo" => {
-            params.count(0, 1)?;
-            let config: CommitmentConfig = params.get(0)?.unwrap_or_default();
-            let slot = commitment_slot(cluster, &config)?;
-            let epochs = cluster.epoch_schedule();
-            let bank = cluster.bank(slot);
-            Ok(json!({
-                "absoluteSlot": slot,
-                "blockHeight": bank.map_or(0, |b| b.block_height),
-                "epoch": epochs.epoch(slot),
-                "slotIndex": epochs.slot_index(slot),
-                "slotsInEpoch": epochs.slots_per_epoch,
-                "transactionCount": bank.map(|b| b.transaction_count),
-            }))
-        }
-        "getEpochSchedule" => {
-            params.count(0, 0)?;
-            let n = cluster.epoch_schedule().slots_per_epoch;
-            Ok(json!({
-                "slotsPerEpoch": n,
-                "leaderScheduleSlotOffset": n,
-                "warmup": false,
-                "firstNormalEpoch": 0,
-                "firstNormalSlot": 0,
-            }))
-        }
+        "getEpochInfo" => get_epoch_info(cluster, params),
+        "getEpochSchedule" => get_epoch_schedule(cluster, params),
         "getLeaderSchedule" => get_leader_schedule(cluster, params),
         "getVoteAccounts" => get_vote_accounts(cluster, params),
         "getClusterNodes" => {
@@ -252,19 +228,7 @@ fn call_method(
             params.count(0, 0)?;
             Ok(json!("ok"))
         }
-        "getLatestBlockhash" => {
-            params.count(0, 1)?;
-            let config: CommitmentConfig = params.get(0)?.unwrap_or_default();
-            let slot = commitment_slot(cluster, &config)?;
-            let bank = cluster.bank(slot).expect("commitment banks are live");
-            Ok(context(
-                slot,
-                json!({
-                    "blockhash": bank.blockhash.to_string(),
-                    "lastValidBlockHeight": bank.block_height + crate::core::cluster::MAX_BLOCKHASH_AGE,
-                }),
-            ))
-        }
+        "getLatestBlockhash" => get_latest_blockhash(cluster, params),
         "getAccountInfo" => get_account_info(cluster, params),
         "sendTransaction" => send_transaction(cluster, params, now_ms, outputs),
         "getVersion" => {
@@ -279,32 +243,88 @@ fn call_method(
             params.count(0, 0)?;
             Err(RpcError::new(-32008, "No snapshot"))
         }
-        SUBMIT_BLOCK => {
-            params.count(1, 1)?;
-            let block: SubmitBlock = params
-                .get(0)?
-                .ok_or_else(|| RpcError::invalid_params("invalid type: null, expected a block"))?;
-            let (result, out) = cluster.submit_block(&block, now_ms);
-            extend(outputs, out);
-            result
-                .map(|r| serde_json::to_value(r).expect("serializes"))
-                .map_err(|e| {
-                    RpcError::new(-32000, e.to_string()).with_data(json!(format!("{e:?}")))
-                })
-        }
-        PUBLISH_CONTACT_INFO => {
-            params.count(1, 1)?;
-            let contact: SignedContactInfo = params.get(0)?.ok_or_else(|| {
-                RpcError::invalid_params("invalid type: null, expected a contact info")
-            })?;
-            let (result, out) = cluster.publish_contact(contact, now_ms);
-            extend(outputs, out);
-            result
-                .map(|_| json!(true))
-                .map_err(|e| RpcError::new(-32000, e.to_string()))
-        }
+        SUBMIT_BLOCK => submit_block(cluster, params, now_ms, outputs),
+        PUBLISH_CONTACT_INFO => publish_contact_info(cluster, params, now_ms, outputs),
         _ => Err(RpcError::method_not_found()),
     }
+}
+
+fn get_epoch_info(cluster: &Cluster, params: Params) -> Result<Value, RpcError> {
+    params.count(0, 1)?;
+    let config: CommitmentConfig = params.get(0)?.unwrap_or_default();
+    let slot = commitment_slot(cluster, &config)?;
+    let epochs = cluster.epoch_schedule();
+    let bank = cluster.bank(slot);
+    Ok(json!({
+        "absoluteSlot": slot,
+        "blockHeight": bank.map_or(0, |b| b.block_height),
+        "epoch": epochs.epoch(slot),
+        "slotIndex": epochs.slot_index(slot),
+        "slotsInEpoch": epochs.slots_per_epoch,
+        "transactionCount": bank.map(|b| b.transaction_count),
+    }))
+}
+
+fn get_epoch_schedule(cluster: &Cluster, params: Params) -> Result<Value, RpcError> {
+    params.count(0, 0)?;
+    let n = cluster.epoch_schedule().slots_per_epoch;
+    Ok(json!({
+        "slotsPerEpoch": n,
+        "leaderScheduleSlotOffset": n,
+        "warmup": false,
+        "firstNormalEpoch": 0,
+        "firstNormalSlot": 0,
+    }))
+}
+
+fn get_latest_blockhash(cluster: &Cluster, params: Params) -> Result<Value, RpcError> {
+    params.count(0, 1)?;
+    let config: CommitmentConfig = params.get(0)?.unwrap_or_default();
+    let slot = commitment_slot(cluster, &config)?;
+    let bank = cluster.bank(slot).expect("commitment banks are live");
+    Ok(context(
+        slot,
+        json!({
+            "blockhash": bank.blockhash.to_string(),
+            "lastValidBlockHeight": bank.block_height + crate::core::cluster::MAX_BLOCKHASH_AGE,
+        }),
+    ))
+}
+
+/// [`SUBMIT_BLOCK`]: a leader's block for one of its slots.
+fn submit_block(
+    cluster: &mut Cluster,
+    params: Params,
+    now_ms: u64,
+    outputs: &mut Outputs,
+) -> Result<Value, RpcError> {
+    params.count(1, 1)?;
+    let block: SubmitBlock = params
+        .get(0)?
+        .ok_or_else(|| RpcError::invalid_params("invalid type: null, expected a block"))?;
+    let (result, out) = cluster.submit_block(&block, now_ms);
+    extend(outputs, out);
+    result
+        .map(|r| serde_json::to_value(r).expect("serializes"))
+        .map_err(|e| RpcError::new(-32000, e.to_string()).with_data(json!(format!("{e:?}"))))
+}
+
+/// [`PUBLISH_CONTACT_INFO`]: a signed contact info for the gossip hub.
+fn publish_contact_info(
+    cluster: &mut Cluster,
+    params: Params,
+    now_ms: u64,
+    outputs: &mut Outputs,
+) -> Result<Value, RpcError> {
+    params.count(1, 1)?;
+    let contact: SignedContactInfo = params
+        .get(0)?
+        .ok_or_else(|| RpcError::invalid_params("invalid type: null, expected a contact info"))?;
+    let (result, out) = cluster.publish_contact(contact, now_ms);
+    extend(outputs, out);
+    result
+        .map(|_| json!(true))
+        .map_err(|e| RpcError::new(-32000, e.to_string()))
 }
 
 fn extend(outputs: &mut Outputs, more: Outputs) {

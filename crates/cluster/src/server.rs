@@ -23,8 +23,8 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use towerlock_audit::Event;
+use towerlock_wire::api::{BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE, SLOT_SUBSCRIBE};
 
-use crate::api::{BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE, SLOT_SUBSCRIBE};
 use crate::core::{Cluster, Notification, Outputs};
 use crate::genesis::{Genesis, GenesisError};
 
@@ -387,88 +387,122 @@ async fn subscriptions(shared: Arc<Shared>, mut socket: WebSocket) {
 }
 
 async fn serve_subscriptions(shared: &Shared, socket: &mut WebSocket) {
-    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut rx = shared.notifications.subscribe();
-    let mut subs: HashMap<u64, Kind> = HashMap::new();
-    // Banks up to this slot were sent by a subscription's replay.
-    let mut replayed_up_to: HashMap<u64, u64> = HashMap::new();
+    let mut subscriptions = Subscriptions::default();
     loop {
-        tokio::select! {
-            incoming = socket.recv() => {
-                let text = match incoming {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                    Some(Ok(_)) => continue,
-                };
-                let mut replies = vec![];
-                let call: Value = match serde_json::from_str(&text) {
-                    Ok(call) => call,
-                    Err(_) => {
-                        let reply = json!({"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null});
-                        if socket.send(Message::Text(reply.to_string().into())).await.is_err() { return; }
-                        continue;
-                    }
-                };
-                let id = call.get("id").cloned().unwrap_or(Value::Null);
-                let method = call.get("method").and_then(Value::as_str).unwrap_or_default();
-                let kind = match method {
-                    SLOT_SUBSCRIBE => Some(Kind::Slot),
-                    BANK_SUBSCRIBE => Some(Kind::Bank),
-                    GOSSIP_SUBSCRIBE => Some(Kind::Gossip),
-                    _ => None,
-                };
-                if let Some(kind) = kind {
-                    let sub = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    replies.push(Message::Text(json!({"jsonrpc":"2.0","result":sub,"id":id}).to_string().into()));
-                    if let Some(last) = replay(shared, kind, sub, &mut replies) {
-                        replayed_up_to.insert(sub, last);
-                    }
-                    subs.insert(sub, kind);
-                } else if let Some(kind) = method.strip_suffix("Unsubscribe") {
-                    let sub = call.get("params").and_then(|p| p.get(0)).and_then(Value::as_u64);
-                    let known = sub.and_then(|s| subs.get(&s).copied())
-                        .is_some_and(|k| format!("{k:?}").eq_ignore_ascii_case(kind));
-                    if known {
-                        let sub = sub.expect("known");
-                        subs.remove(&sub);
-                        replied(&mut replies, json!({"jsonrpc":"2.0","result":true,"id":id}));
-                    } else {
-                        replied(&mut replies, json!({"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid subscription id."},"id":id}));
-                    }
-                } else {
-                    replied(&mut replies, json!({"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":id}));
+        let replies = tokio::select! {
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => subscriptions.call(shared, &text),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+            received = rx.recv() => match received {
+                Ok(notification) => subscriptions.notify(&notification),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Too slow: the subscriber would miss banks; it must reconnect.
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
                 }
-                for reply in replies {
-                    if socket.send(reply).await.is_err() { return; }
-                }
-            }
-            received = rx.recv() => {
-                let notification_ = match received {
-                    Ok(n) => n,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Too slow: the subscriber would miss banks; it must reconnect.
-                        let _ = socket.send(Message::Close(None)).await;
-                        return;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                };
-                for (&sub, &kind) in &subs {
-                    let value = match (&*notification_, kind) {
-                        (Notification::Slot(s), Kind::Slot) => serde_json::to_value(s),
-                        (Notification::Bank(b), Kind::Bank) => {
-                            if replayed_up_to.get(&sub).is_some_and(|last| b.slot <= *last) {
-                                continue;
-                            }
-                            serde_json::to_value(b)
-                        }
-                        (Notification::Contact(c), Kind::Gossip) => serde_json::to_value(c),
-                        _ => continue,
-                    };
-                    let message = notification(kind, sub, value.expect("serializes"));
-                    if socket.send(message).await.is_err() { return; }
-                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        for reply in replies {
+            if socket.send(reply).await.is_err() {
+                return;
             }
         }
+    }
+}
+
+/// One connection's subscriptions: what it subscribed to, and how far each
+/// bank subscription's replay went.
+#[derive(Default)]
+struct Subscriptions {
+    kinds: HashMap<u64, Kind>,
+    /// Banks up to this slot were sent by a subscription's replay.
+    replayed_up_to: HashMap<u64, u64>,
+}
+
+impl Subscriptions {
+    /// Answers one JSON-RPC call (`*Subscribe`, `*Unsubscribe`); a new
+    /// subscription's replay follows its answer.
+    fn call(&mut self, shared: &Shared, text: &str) -> Vec<Message> {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut replies = vec![];
+        let Ok(call) = serde_json::from_str::<Value>(text) else {
+            replied(
+                &mut replies,
+                json!({"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}),
+            );
+            return replies;
+        };
+        let id = call.get("id").cloned().unwrap_or(Value::Null);
+        let method = call
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let kind = match method {
+            SLOT_SUBSCRIBE => Some(Kind::Slot),
+            BANK_SUBSCRIBE => Some(Kind::Bank),
+            GOSSIP_SUBSCRIBE => Some(Kind::Gossip),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let sub = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            replied(&mut replies, json!({"jsonrpc":"2.0","result":sub,"id":id}));
+            if let Some(last) = replay(shared, kind, sub, &mut replies) {
+                self.replayed_up_to.insert(sub, last);
+            }
+            self.kinds.insert(sub, kind);
+        } else if let Some(kind) = method.strip_suffix("Unsubscribe") {
+            let sub = call
+                .get("params")
+                .and_then(|p| p.get(0))
+                .and_then(Value::as_u64);
+            let known = sub
+                .and_then(|s| self.kinds.get(&s).copied())
+                .is_some_and(|k| format!("{k:?}").eq_ignore_ascii_case(kind));
+            if known {
+                self.kinds.remove(&sub.expect("known"));
+                replied(&mut replies, json!({"jsonrpc":"2.0","result":true,"id":id}));
+            } else {
+                replied(
+                    &mut replies,
+                    json!({"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid subscription id."},"id":id}),
+                );
+            }
+        } else {
+            replied(
+                &mut replies,
+                json!({"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":id}),
+            );
+        }
+        replies
+    }
+
+    /// The messages one notification makes for this connection's
+    /// subscriptions (none for a bank its replay already sent).
+    fn notify(&self, notification_: &Notification) -> Vec<Message> {
+        let mut messages = vec![];
+        for (&sub, &kind) in &self.kinds {
+            let value = match (notification_, kind) {
+                (Notification::Slot(s), Kind::Slot) => serde_json::to_value(s),
+                (Notification::Bank(b), Kind::Bank) => {
+                    if self
+                        .replayed_up_to
+                        .get(&sub)
+                        .is_some_and(|last| b.slot <= *last)
+                    {
+                        continue;
+                    }
+                    serde_json::to_value(b)
+                }
+                (Notification::Contact(c), Kind::Gossip) => serde_json::to_value(c),
+                _ => continue,
+            };
+            messages.push(notification(kind, sub, value.expect("serializes")));
+        }
+        messages
     }
 }
 

@@ -6,13 +6,13 @@ use std::time::Duration;
 use serde_json::json;
 use solana_signer::Signer;
 use towerlock_audit::Event;
-use towerlock_cluster::api::{
+use towerlock_cluster::genesis::{self, InitOptions};
+use towerlock_cluster::server::{Server, ServerConfig};
+use towerlock_wire::api::{
     BankNotification, ContactAddresses, ContactInfo, SignedContactInfo, SubmitBlock,
     BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE, SLOT_SUBSCRIBE,
 };
-use towerlock_cluster::client::{ClientError, RpcClient, Subscription};
-use towerlock_cluster::genesis::{self, InitOptions};
-use towerlock_cluster::server::{Server, ServerConfig};
+use towerlock_wire::client::{ClientError, RpcClient, Subscription};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -80,7 +80,6 @@ async fn blocks_gossip_streams_trail_and_resume() {
     )
     .unwrap();
     let keys = keys.remove(0);
-    let identity = keys.identity.pubkey().to_string();
     let cluster = start(dir.path()).await;
 
     // Banks: the stream replays from the root, then follows the clock.
@@ -101,54 +100,103 @@ async fn blocks_gossip_streams_trail_and_resume() {
     let slot: serde_json::Value = within("slot notification", slots.next()).await.unwrap();
     assert!(slot["slot"].is_u64() && slot["parent"].is_u64() && slot["root"].is_u64());
 
-    // One of our leader slots a little ahead (this epoch or the next), and
-    // the current tip as parent: near enough that the root cannot pass the
-    // parent before the slot, far enough to submit in time.
-    let processed = || async {
-        cluster
-            .rpc
-            .call("getSlot", json!([{"commitment":"processed"}]))
-            .await
-            .unwrap()
-            .as_u64()
-            .unwrap()
-    };
-    let ours_after = |now: u64| {
-        let rpc = &cluster.rpc;
-        let identity = &identity;
-        async move {
-            let mut ours = vec![];
-            for epoch_first in [now / 64 * 64, now / 64 * 64 + 64] {
-                let schedule = rpc
-                    .call(
-                        "getLeaderSchedule",
-                        json!([epoch_first, {"identity": identity}]),
-                    )
-                    .await
-                    .unwrap();
-                ours.extend(
-                    schedule[identity]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|s| epoch_first + s.as_u64().unwrap()),
-                );
-            }
-            ours.into_iter().find(|s| *s > now + 8)
-        }
-    };
-    let (leader_slot, parent) = within("a leader slot of ours near the tip", async {
+    let (leader_slot, parent) = leader_slot_near_the_tip(&cluster, &keys, &mut slots).await;
+    let other = submit_blocks(&cluster, &keys, leader_slot, parent).await;
+    gossip(&cluster, &keys).await;
+
+    // The block becomes the bank of our leader slot.
+    let bank = within("our bank", async {
         loop {
-            let now = processed().await;
-            let next = ours_after(now).await.expect("30% of the stake leads");
+            let bank: BankNotification = banks.next().await.unwrap();
+            if bank.slot >= leader_slot {
+                return bank;
+            }
+        }
+    })
+    .await;
+    assert_eq!(bank.slot, leader_slot);
+    assert_eq!(bank.leader, keys.identity.pubkey());
+    assert_eq!(bank.parent, parent);
+    assert_eq!(bank.block_id, solana_hash::Hash::new_from_array([1; 32]));
+    // Too late now: refused, but recorded.
+    match cluster.rpc.submit_block(&other).await {
+        Err(ClientError::Rpc { message, .. }) => {
+            assert!(message.contains("has ended"), "{message}")
+        }
+        other => panic!("late block accepted: {other:?}"),
+    }
+
+    let tip_before_stop = processed_slot(&cluster.rpc).await;
+    let _ = cluster.stop.send(());
+    let report = within("shutdown", cluster.task).await.unwrap();
+    assert!(report.slots > 0);
+    let trail = check_trail(dir.path(), leader_slot);
+    resume(dir.path(), &trail, tip_before_stop).await;
+}
+
+async fn processed_slot(rpc: &RpcClient) -> u64 {
+    rpc.call("getSlot", json!([{"commitment":"processed"}]))
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap()
+}
+
+/// Our leader slots after `now + 8`, in this epoch and the next.
+async fn our_slot_after(rpc: &RpcClient, identity: &str, now: u64) -> Option<u64> {
+    let mut ours = vec![];
+    for epoch_first in [now / 64 * 64, now / 64 * 64 + 64] {
+        let schedule = rpc
+            .call(
+                "getLeaderSchedule",
+                json!([epoch_first, {"identity": identity}]),
+            )
+            .await
+            .unwrap();
+        ours.extend(
+            schedule[identity]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|s| epoch_first + s.as_u64().unwrap()),
+        );
+    }
+    ours.into_iter().find(|s| *s > now + 8)
+}
+
+/// One of our leader slots a little ahead (this epoch or the next), and the
+/// current tip as parent: near enough that the root cannot pass the parent
+/// before the slot, far enough to submit in time.
+async fn leader_slot_near_the_tip(
+    cluster: &Running,
+    keys: &genesis::ValidatorKeys,
+    slots: &mut Subscription,
+) -> (u64, u64) {
+    let identity = keys.identity.pubkey().to_string();
+    within("a leader slot of ours near the tip", async {
+        loop {
+            let now = processed_slot(&cluster.rpc).await;
+            let next = our_slot_after(&cluster.rpc, &identity, now)
+                .await
+                .expect("30% of the stake leads");
             if next <= now + 24 {
                 return (next, now);
             }
             let _: serde_json::Value = slots.next().await.unwrap();
         }
     })
-    .await;
+    .await
+}
+
+/// Our block for the slot is taken (and again, harmlessly); another one is
+/// a duplicate; a stranger's is refused. Returns the other block.
+async fn submit_blocks(
+    cluster: &Running,
+    keys: &genesis::ValidatorKeys,
+    leader_slot: u64,
+    parent: u64,
+) -> SubmitBlock {
     let block = SubmitBlock::new_signed(
         &keys.identity,
         leader_slot,
@@ -183,8 +231,12 @@ async fn blocks_gossip_streams_trail_and_resume() {
         }
         other => panic!("forged block accepted: {other:?}"),
     }
+    other
+}
 
-    // Gossip: a subscriber sees what is published.
+/// A subscriber sees what is published; a forged contact info is refused;
+/// getClusterNodes lists the node.
+async fn gossip(cluster: &Running, keys: &genesis::ValidatorKeys) {
     let mut gossip = within(
         "gossip subscription",
         Subscription::open(&cluster.ws, GOSSIP_SUBSCRIBE),
@@ -192,7 +244,7 @@ async fn blocks_gossip_streams_trail_and_resume() {
     .await
     .unwrap();
     let contact = ContactInfo {
-        pubkey: identity.clone(),
+        pubkey: keys.identity.pubkey(),
         outset: 1_700_000_000_000_000,
         instance: "primary".into(),
         version: "0.1.0".into(),
@@ -213,43 +265,18 @@ async fn blocks_gossip_streams_trail_and_resume() {
         .call("getClusterNodes", json!([]))
         .await
         .unwrap();
+    let identity = keys.identity.pubkey().to_string();
     assert!(nodes
         .as_array()
         .unwrap()
         .iter()
         .any(|n| n["pubkey"] == identity.as_str() && n["rpc"] == "127.0.0.1:8899"));
+}
 
-    // The block becomes the bank of our leader slot.
-    let bank = within("our bank", async {
-        loop {
-            let bank: BankNotification = banks.next().await.unwrap();
-            if bank.slot >= leader_slot {
-                return bank;
-            }
-        }
-    })
-    .await;
-    assert_eq!(bank.slot, leader_slot);
-    assert_eq!(bank.leader, identity);
-    assert_eq!(bank.parent, parent);
-    assert_eq!(
-        bank.block_id,
-        solana_hash::Hash::new_from_array([1; 32]).to_string()
-    );
-    // Too late now: refused, but recorded.
-    match cluster.rpc.submit_block(&other).await {
-        Err(ClientError::Rpc { message, .. }) => {
-            assert!(message.contains("has ended"), "{message}")
-        }
-        other => panic!("late block accepted: {other:?}"),
-    }
-
-    let tip_before_stop = processed().await;
-    let _ = cluster.stop.send(());
-    let report = within("shutdown", cluster.task).await.unwrap();
-    assert!(report.slots > 0);
-
-    let trail = read_trail(dir.path());
+/// The trail lists both blocks of the leader slot (flagged duplicate), the
+/// contact info and banks.
+fn check_trail(dir: &std::path::Path, leader_slot: u64) -> Vec<Event> {
+    let trail = read_trail(dir);
     let blocks: Vec<_> = trail
         .iter()
         .filter_map(|e| match e {
@@ -271,21 +298,17 @@ async fn blocks_gossip_streams_trail_and_resume() {
         .any(|e| matches!(e, Event::Contact(c) if c.instance == "primary")));
     let bank_lines = trail.iter().filter(|e| matches!(e, Event::Bank(_))).count();
     assert!(bank_lines > 0);
+    trail
+}
 
-    // Resume: the clock goes on from the saved slot; the trail is appended.
-    let resumed = start(dir.path()).await;
-    let slot = resumed
-        .rpc
-        .call("getSlot", json!([{"commitment":"processed"}]))
-        .await
-        .unwrap();
-    assert!(
-        slot.as_u64().unwrap() >= tip_before_stop,
-        "{slot} after {tip_before_stop}"
-    );
+/// Resume: the clock goes on from the saved slot; the trail is appended.
+async fn resume(dir: &std::path::Path, trail: &[Event], tip_before_stop: u64) {
+    let resumed = start(dir).await;
+    let slot = processed_slot(&resumed.rpc).await;
+    assert!(slot >= tip_before_stop, "{slot} after {tip_before_stop}");
     let _ = resumed.stop.send(());
     within("second shutdown", resumed.task).await.unwrap();
-    let again = read_trail(dir.path());
+    let again = read_trail(dir);
     assert!(again.len() >= trail.len());
     assert_eq!(again[..trail.len()], trail[..]);
 }

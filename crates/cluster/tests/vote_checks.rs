@@ -5,6 +5,8 @@ mod common;
 
 use common::Fixture;
 use solana_signer::Signer;
+use towerlock_audit::VoteResult;
+use towerlock_wire::vote;
 
 fn ready() -> Fixture {
     let mut f = Fixture::new(Fixture::default_options());
@@ -18,7 +20,7 @@ fn an_accepted_vote_lands_in_the_next_block_of_its_fork() {
     let tip = f.cluster.tip();
     let identity = f.keys.identity.insecure_clone();
     let tx = f.vote(&identity, &identity, &[(tip, 1)], None);
-    assert_eq!(f.send(&tx), "ok");
+    assert_eq!(f.send(&tx), VoteResult::Accepted);
     let event = f.last_vote_event().clone();
     assert_eq!(event.lockouts, vec![(tip, 1)]);
     assert_eq!(event.identity, identity.pubkey().to_string());
@@ -57,7 +59,7 @@ fn rejects_a_voter_that_is_not_authorized() {
     // With the staked identity as authorized voter it is fine.
     let identity = f.keys.identity.insecure_clone();
     let tx = f.vote(&secondary, &identity, &[(f.cluster.tip(), 1)], None);
-    assert_eq!(f.send(&tx), "ok");
+    assert_eq!(f.send(&tx), VoteResult::Accepted);
 }
 
 #[test]
@@ -73,14 +75,8 @@ fn rejects_an_unknown_slot_and_a_wrong_hash() {
     let parent = f.cluster.bank(tip).unwrap().parent;
     let wrong = {
         let bank = f.cluster.bank(parent).unwrap();
-        let tower_sync = towerlock_cluster::api::tower_sync(
-            &[(tip, 1)],
-            None,
-            &bank.hash.to_string(),
-            &bank.block_id.to_string(),
-        )
-        .unwrap();
-        towerlock_cluster::api::vote_transaction(
+        let tower_sync = vote::tower_sync(&[(tip, 1)], None, bank.hash, bank.block_id);
+        vote::vote_transaction(
             &identity,
             &identity,
             &f.vote_account(),
@@ -99,7 +95,7 @@ fn rejects_a_lockout_conflict() {
     // Locked out for 2^5 = 32 slots.
     assert_eq!(
         f.send(&f.vote(&identity, &identity, &[(first, 5)], None)),
-        "ok"
+        VoteResult::Accepted
     );
     let next = f.step_until_new_tip(first);
     assert!(next <= first + 32);
@@ -111,7 +107,7 @@ fn rejects_a_lockout_conflict() {
     // Keeping it is fine.
     assert_eq!(
         f.send(&f.vote(&identity, &identity, &[(first, 5), (next, 1)], None)),
-        "ok"
+        VoteResult::Accepted
     );
 }
 
@@ -123,7 +119,7 @@ fn rejects_a_root_rollback() {
     let root = f.cluster.bank(first).unwrap().parent;
     assert_eq!(
         f.send(&f.vote(&identity, &identity, &[(first, 1)], Some(root))),
-        "ok"
+        VoteResult::Accepted
     );
     let next = f.step_until_new_tip(first);
     assert_eq!(
@@ -141,7 +137,7 @@ fn rejects_a_replayed_vote_as_too_old() {
     let tip = f.cluster.tip();
     assert_eq!(
         f.send(&f.vote(&identity, &identity, &[(tip, 1)], None)),
-        "ok"
+        VoteResult::Accepted
     );
     assert_eq!(
         f.send(&f.vote(&identity, &identity, &[(tip, 1)], None)),

@@ -244,7 +244,10 @@ async fn connect_one(
                 crate::error::describe_chain(&err)
             );
             let found = classify(&err, &ctx);
-            if !matches!(found, EtcdError::Unavailable { .. } | EtcdError::Tls { .. }) {
+            if !matches!(
+                found,
+                EtcdError::Unavailable { .. } | EtcdError::Tls { .. } | EtcdError::NotGrpc { .. }
+            ) {
                 return Err(found);
             }
             let identity = with_identity.then(|| (&material.cert_pem[..], &material.key_pem[..]));

@@ -112,6 +112,15 @@ pub enum EtcdError {
         /// rustls' account.
         detail: String,
     },
+    /// The endpoint speaks TLS but not HTTP/2: not an etcd client (gRPC) port.
+    #[error(
+        "the server at {endpoint} did not offer HTTP/2 (ALPN h2): \
+         is --etcd-endpoint an etcd client port?"
+    )]
+    NotGrpc {
+        /// The endpoint(s).
+        endpoint: String,
+    },
     /// Another TLS failure.
     #[error("TLS with etcd at {endpoint} failed: {detail}")]
     Tls {
@@ -157,6 +166,21 @@ impl EtcdError {
             EtcdError::Timeout { .. }
                 | EtcdError::Unavailable { .. }
                 | EtcdError::Unreachable { .. }
+        )
+    }
+
+    /// True when etcd could not be used because it did not answer: nothing
+    /// accepts connections at the endpoint, no answer within the deadline
+    /// (at connect, or of a TLS handshake), or the connection broke. etcd is
+    /// down, paused or cut off; a retry may succeed and no flag needs
+    /// changing. False for certificates, TLS, files and endpoints that are
+    /// wrong, and for definite answers from etcd.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            EtcdError::Unreachable { .. }
+                | EtcdError::Timeout { .. }
+                | EtcdError::Unavailable { .. }
         )
     }
 
@@ -331,11 +355,7 @@ pub(crate) fn classify(err: &etcd_client::Error, ctx: &Context<'_>) -> EtcdError
         };
     }
     if text.contains("http/2 was not negotiated") {
-        return EtcdError::Tls {
-            endpoint,
-            detail: "the server did not offer HTTP/2 (ALPN h2): is this an etcd gRPC endpoint?"
-                .to_string(),
-        };
+        return EtcdError::NotGrpc { endpoint };
     }
     if text.contains("timeout") || text.contains("timed out") || text.contains("deadline") {
         if text.contains("connect") && !text.contains("tls handshake timeout") {

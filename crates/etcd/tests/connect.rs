@@ -123,6 +123,7 @@ async fn plaintext_server() {
     let plain = EtcdProcess::start_plaintext().await;
     let err = connect(&plain.config()).await.err().unwrap();
     assert!(matches!(&err, EtcdError::PlaintextServer { .. }), "{err:?}");
+    assert!(err.is_tls() && !err.is_unreachable(), "{err:?}");
     assert!(err.to_string().contains("plaintext"), "{err}");
 }
 
@@ -172,6 +173,7 @@ async fn unreachable_endpoint() {
         "{err:?}"
     );
     assert!(err.to_string().contains("unreachable"), "{err}");
+    assert!(err.is_unreachable() && !err.is_tls(), "{err:?}");
 }
 
 #[tokio::test]
@@ -194,6 +196,7 @@ async fn paused_server_times_out() {
     let err = connect(&config).await.err().unwrap();
     assert!(matches!(&err, EtcdError::Timeout { .. }), "{err:?}");
     assert!(err.is_outcome_unknown());
+    assert!(err.is_unreachable() && !err.is_tls(), "{err:?}");
 
     etcd.resume();
     client.put("k", "v", None).await.unwrap();

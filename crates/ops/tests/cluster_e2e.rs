@@ -9,9 +9,10 @@ use std::time::Duration;
 use serde_json::json;
 use solana_signer::Signer;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use towerlock_audit::Event;
-use towerlock_cluster::api::{self, BankHash, BankNotification, BANK_SUBSCRIBE};
-use towerlock_cluster::client::{RpcClient, Subscription};
+use towerlock_audit::{Event, VoteResult};
+use towerlock_wire::api::{BankNotification, BANK_SUBSCRIBE};
+use towerlock_wire::client::{RpcClient, Subscription};
+use towerlock_wire::vote;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -37,14 +38,22 @@ async fn init(dir: &Path, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("cluster");
+/// A `towerlock cluster run` process and what it printed at startup.
+struct Running {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    rpc: RpcClient,
+    ws_url: String,
+    audit: String,
+}
+
+/// Initializes a cluster without minor forks in `dir` and runs it with fast
+/// slots on a free port.
+async fn run_cluster(dir: &Path) -> Running {
     // No minor forks: a vote for a tip that a fork abandons never lands,
-    // which is right but not what this test is about.
+    // which is right but not what the tests are about.
     let out = init(
-        &dir,
+        dir,
         &[
             "--epoch-slots",
             "64",
@@ -71,7 +80,7 @@ async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
             "0",
             "--dir",
         ])
-        .arg(&dir)
+        .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -92,20 +101,19 @@ async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
         }
     }
     let (rpc_url, ws_url, audit) = (rpc_url.unwrap(), ws_url.unwrap(), audit.unwrap());
-    assert_eq!(Path::new(&audit), dir.join("audit.jsonl"));
     assert!(!rpc_url.ends_with(":0"), "{rpc_url}");
-    let rpc = RpcClient::new(rpc_url);
+    Running {
+        child,
+        lines,
+        rpc: RpcClient::new(rpc_url),
+        ws_url,
+        audit,
+    }
+}
 
-    let identity = solana_keypair::read_keypair_file(dir.join("validator-keypair.json")).unwrap();
-    let vote_account = solana_keypair::read_keypair_file(dir.join("vote-account-keypair.json"))
-        .unwrap()
-        .pubkey();
-
-    // Vote on a bank of the tip's fork, as a validator would.
-    let mut banks = within("subscribe", Subscription::open(&ws_url, BANK_SUBSCRIBE))
-        .await
-        .unwrap();
-    let bank: BankNotification = within("a fresh tip", async {
+/// A bank at the tip of its fork, a few slots above the root.
+async fn fresh_tip(banks: &mut Subscription) -> BankNotification {
+    within("a fresh tip", async {
         loop {
             let bank: BankNotification = banks.next().await.unwrap();
             if bank.slot == bank.tip && bank.slot > bank.root + 2 {
@@ -113,19 +121,17 @@ async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
             }
         }
     })
-    .await;
-    let tower_sync = api::tower_sync(&[(bank.slot, 1)], None, &bank.hash, &bank.block_id).unwrap();
-    let blockhash: BankHash = bank.blockhash.parse().unwrap();
-    let tx = api::vote_transaction(&identity, &identity, &vote_account, tower_sync, blockhash);
-    let signature = within(
-        "sendTransaction",
-        rpc.send_transaction(&tx, Some("e2e"), false),
-    )
     .await
-    .unwrap();
-    assert_eq!(signature, tx.signatures[0].to_string());
+}
 
-    // It lands: getVoteAccounts (processed) shows it as the last vote.
+/// Waits until getVoteAccounts (processed) shows `slot` as the account's
+/// last vote, looking again after each bank.
+async fn wait_landed(
+    rpc: &RpcClient,
+    banks: &mut Subscription,
+    vote_account: &solana_pubkey::Pubkey,
+    slot: u64,
+) {
     within("the vote to land", async {
         loop {
             let accounts = rpc
@@ -142,26 +148,29 @@ async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
                 .flatten()
                 .find(|a| a["votePubkey"] == vote_account.to_string())
                 .map(|a| a["lastVote"].as_u64().unwrap());
-            if landed == Some(bank.slot) {
+            if landed == Some(slot) {
                 break;
             }
-            // Look again after the next bank froze.
             let _: BankNotification = banks.next().await.unwrap();
         }
     })
     .await;
+}
 
-    // SIGTERM: a clean stop that saves the state.
-    let pid = child.id().unwrap().to_string();
+/// SIGTERM: a clean stop that saves the state.
+async fn stop(running: &mut Running, dir: &Path) {
+    let pid = running.child.id().unwrap().to_string();
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap();
     assert!(kill.success());
-    let status = within("exit after SIGTERM", child.wait()).await.unwrap();
+    let status = within("exit after SIGTERM", running.child.wait())
+        .await
+        .unwrap();
     assert!(status.success(), "{status}");
     let mut rest = vec![];
-    while let Some(line) = lines.next_line().await.unwrap() {
+    while let Some(line) = running.lines.next_line().await.unwrap() {
         rest.push(line);
     }
     assert!(
@@ -169,15 +178,56 @@ async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
         "{rest:?}"
     );
     assert!(dir.join("state.bin").exists());
+}
 
-    let trail: Vec<Event> = std::fs::read_to_string(&audit)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cluster");
+    let mut running = run_cluster(&dir).await;
+    assert_eq!(Path::new(&running.audit), dir.join("audit.jsonl"));
+
+    let identity = solana_keypair::read_keypair_file(dir.join("validator-keypair.json")).unwrap();
+    let vote_account = solana_keypair::read_keypair_file(dir.join("vote-account-keypair.json"))
+        .unwrap()
+        .pubkey();
+
+    // Vote on a bank of the tip's fork, as a validator would.
+    let mut banks = within(
+        "subscribe",
+        Subscription::open(&running.ws_url, BANK_SUBSCRIBE),
+    )
+    .await
+    .unwrap();
+    let bank = fresh_tip(&mut banks).await;
+    let tower_sync = vote::tower_sync(&[(bank.slot, 1)], None, bank.hash, bank.block_id);
+    let tx = vote::vote_transaction(
+        &identity,
+        &identity,
+        &vote_account,
+        tower_sync,
+        bank.blockhash,
+    );
+    let signature = within(
+        "sendTransaction",
+        running.rpc.send_transaction(&tx, Some("e2e"), false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(signature, tx.signatures[0].to_string());
+    wait_landed(&running.rpc, &mut banks, &vote_account, bank.slot).await;
+
+    stop(&mut running, &dir).await;
+
+    let trail: Vec<Event> = std::fs::read_to_string(&running.audit)
         .unwrap()
         .lines()
         .map(|l| Event::from_line(l).unwrap())
         .collect();
+    let bank_hash = bank.hash.to_string();
     assert!(trail
         .iter()
-        .any(|e| matches!(e, Event::Bank(b) if b.slot == bank.slot && b.hash == bank.hash)));
+        .any(|e| matches!(e, Event::Bank(b) if b.slot == bank.slot && b.hash == bank_hash)));
     let votes: Vec<_> = trail
         .iter()
         .filter_map(|e| match e {
@@ -186,10 +236,10 @@ async fn a_vote_sent_to_a_running_cluster_lands_and_sigterm_stops_it() {
         })
         .collect();
     assert_eq!(votes.len(), 1);
-    assert_eq!(votes[0].result, "ok");
+    assert_eq!(votes[0].result, VoteResult::Accepted);
     assert_eq!(votes[0].instance, "e2e");
     assert_eq!(votes[0].lockouts, vec![(bank.slot, 1)]);
-    assert_eq!(votes[0].hash, bank.hash);
+    assert_eq!(votes[0].hash, bank_hash);
     assert_eq!(votes[0].vote_account, vote_account.to_string());
 }
 

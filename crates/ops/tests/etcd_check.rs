@@ -125,16 +125,28 @@ async fn wrong_ca_exits_1_naming_the_ca() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn one_failing_member_is_named_but_not_fatal() {
+async fn one_failing_endpoint_of_two_is_named_and_exits_1() {
     let etcd = EtcdProcess::start().await;
     let mut config = etcd.config();
+    // A free port nobody listens on.
     let dead = format!("127.0.0.1:{}", towerlock_testsupport::free_port());
     config.endpoints.push(dead.clone());
     let out = check(&config, &[]);
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    // The live endpoint is still checked in full.
+    assert!(stdout.contains("etcd 3."), "{stdout}");
+    assert!(stdout.contains("fenced write"), "{stdout}");
+    assert!(stdout.contains(&format!("{dead}: FAILED")), "{stdout}");
     assert!(
-        stdout.contains(&format!("warning: endpoint {dead} failed")),
+        stdout.contains("FAILED: 1 of 2 endpoints cannot be used"),
         "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "error: endpoint {dead} failed: etcd at {dead} is unreachable"
+        )),
+        "{stderr}"
     );
 }

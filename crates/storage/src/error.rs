@@ -62,9 +62,11 @@ pub enum StorageError {
     #[error("tower for {identity} is locked by another process ({path})")]
     Locked { identity: Pubkey, path: PathBuf },
 
-    /// Connecting to etcd failed (TLS, certificates, endpoints).
+    /// Connecting to etcd failed: etcd is down or did not answer in time
+    /// (`EtcdError::is_unreachable`, worth a retry), or the certificates, TLS
+    /// or endpoints are wrong (fix the flags).
     #[error(transparent)]
-    Tls(#[from] towerlock_etcd::EtcdError),
+    Connect(towerlock_etcd::EtcdError),
 
     /// A file operation failed.
     #[error("{action} {path}: {source}")]

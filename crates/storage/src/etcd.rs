@@ -43,7 +43,9 @@ pub struct EtcdTowerStorage {
 impl EtcdTowerStorage {
     /// Connects with mutual TLS as `config` says.
     pub async fn connect(config: &EtcdConfig) -> Result<Self, StorageError> {
-        let client = towerlock_etcd::connect(config).await?;
+        let client = towerlock_etcd::connect(config)
+            .await
+            .map_err(StorageError::Connect)?;
         Ok(Self::new(
             client,
             config.key_prefix.clone(),

@@ -31,7 +31,11 @@ use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 use solana_transaction::Transaction;
 use solana_vote_interface::state::VoteStateV4;
-use towerlock_audit::event::{BankEvent, BlockEvent, ContactEvent, Event, VoteEvent};
+use towerlock_audit::event::{BankEvent, BlockEvent, ContactEvent, Event, VoteEvent, VoteResult};
+use towerlock_wire::api::{
+    BankNotification, SignedContactInfo, SlotNotification, SubmitBlock, SubmitBlockResult,
+    VoteAccountState,
+};
 
 use super::gossip::{GossipError, GossipTable};
 use super::hashv;
@@ -39,10 +43,6 @@ use super::schedule::{EpochSchedule, LeaderSchedule, NUM_CONSECUTIVE_LEADER_SLOT
 use super::synthetic::{stake_quantile, SyntheticValidator};
 use super::vote_program::{new_vote_state, process_tower_sync, InstructionFailure, VoteContext};
 use super::vote_tx::{self, Rejection};
-use crate::api::{
-    BankNotification, SignedContactInfo, SlotNotification, SubmitBlock, SubmitBlockResult,
-    VoteAccountState,
-};
 use crate::genesis::Genesis;
 
 /// SlotHashes holds at most this many ancestors.
@@ -75,7 +75,7 @@ pub struct Bank {
 pub enum Notification {
     Slot(SlotNotification),
     Bank(Box<BankNotification>),
-    Contact(SignedContactInfo),
+    Contact(Box<SignedContactInfo>),
 }
 
 /// What a call produced: audit events to append (in order) and notifications.
@@ -693,7 +693,7 @@ impl Cluster {
                     lockouts: vec![],
                     root: None,
                     hash: String::new(),
-                    result: rejection.name(),
+                    result: VoteResult::Rejected(rejection.name()),
                 }));
                 let verdict = VoteVerdict {
                     signature,
@@ -732,8 +732,8 @@ impl Cluster {
             root,
             hash,
             result: match &result {
-                Ok(()) => "ok".to_string(),
-                Err(rejection) => rejection.name(),
+                Ok(()) => VoteResult::Accepted,
+                Err(rejection) => VoteResult::Rejected(rejection.name()),
             },
         }));
         let verdict = VoteVerdict {
@@ -915,11 +915,12 @@ impl Cluster {
         if result == Ok(true) {
             out.events.push(Event::Contact(ContactEvent {
                 ts_ms: now_ms,
-                pubkey: contact.info.pubkey.clone(),
+                pubkey: b58(&contact.info.pubkey),
                 outset: contact.info.outset,
                 instance: contact.info.instance.clone(),
             }));
-            out.notifications.push(Notification::Contact(contact));
+            out.notifications
+                .push(Notification::Contact(Box::new(contact)));
         }
         (result, out)
     }
@@ -932,10 +933,10 @@ impl Cluster {
         BankNotification {
             slot: bank.slot,
             parent: bank.parent,
-            hash: b58(&bank.hash),
-            block_id: b58(&bank.block_id),
-            blockhash: b58(&bank.blockhash),
-            leader: b58(&bank.leader),
+            hash: bank.hash,
+            block_id: bank.block_id,
+            blockhash: bank.blockhash,
+            leader: bank.leader,
             block_height: bank.block_height,
             root: self.root,
             confirmed: self.confirmed,
@@ -944,12 +945,13 @@ impl Cluster {
                 .vote_accounts
                 .iter()
                 .map(|(pubkey, state)| VoteAccountState {
-                    vote_pubkey: b58(pubkey),
-                    node_pubkey: b58(&state.node_pubkey),
+                    vote_pubkey: *pubkey,
+                    node_pubkey: state.node_pubkey,
+                    // A vote state always has a voter for the current epoch;
+                    // the zero key stands for none.
                     authorized_voter: state
                         .authorized_voters
                         .get_authorized_voter(epoch)
-                        .map(|p| b58(&p))
                         .unwrap_or_default(),
                     lockouts: state
                         .votes

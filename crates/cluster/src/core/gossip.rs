@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 
 use solana_pubkey::Pubkey;
-
-use crate::api::SignedContactInfo;
+use towerlock_wire::api::SignedContactInfo;
 
 /// Why a contact info was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -151,6 +151,50 @@ pub fn check_and_filter_proposed_vote_state(
     proposed_hash: Hash,
     slot_hashes: &[(u64, Hash)],
 ) -> Result<(), VoteError> {
+    let (last_proposed_slot, earliest_slot_hash_in_history) =
+        check_proposal_is_recent(state, proposed_lockouts, slot_hashes)?;
+    if let Some(root) = *proposed_root {
+        if root < earliest_slot_hash_in_history {
+            // The newest of our own votes at or below the proposed root.
+            *proposed_root = state
+                .votes
+                .iter()
+                .rev()
+                .find(|vote| vote.slot() <= root)
+                .map(|vote| vote.slot())
+                .or(state.root_slot);
+        }
+    }
+    let (slot_hashes_index, to_filter) = match_slot_hashes(
+        state,
+        proposed_lockouts,
+        *proposed_root,
+        slot_hashes,
+        earliest_slot_hash_in_history,
+    )?;
+    let (matched_slot, matched_hash) = slot_hashes[slot_hashes_index];
+    if matched_slot != last_proposed_slot {
+        return Err(VoteError::AssertionFailed);
+    }
+    if matched_hash != proposed_hash {
+        return Err(VoteError::SlotHashMismatch);
+    }
+    let mut index = 0;
+    proposed_lockouts.retain(|_| {
+        let keep = !to_filter.contains(&index);
+        index += 1;
+        keep
+    });
+    Ok(())
+}
+
+/// The proposal is not empty, newer than the account's last vote and not
+/// older than SlotHashes. Returns its last slot and SlotHashes' earliest.
+fn check_proposal_is_recent(
+    state: &VoteStateV4,
+    proposed_lockouts: &VecDeque<Lockout>,
+    slot_hashes: &[(u64, Hash)],
+) -> Result<(u64, u64), VoteError> {
     let Some(last_proposed_slot) = proposed_lockouts.back().map(|l| l.slot()) else {
         return Err(VoteError::EmptySlots);
     };
@@ -165,19 +209,22 @@ pub fn check_and_filter_proposed_vote_state(
     if last_proposed_slot < earliest_slot_hash_in_history {
         return Err(VoteError::VoteTooOld);
     }
-    if let Some(root) = *proposed_root {
-        if root < earliest_slot_hash_in_history {
-            *proposed_root = state.root_slot;
-            for vote in state.votes.iter().rev() {
-                if vote.slot() <= root {
-                    *proposed_root = Some(vote.slot());
-                    break;
-                }
-            }
-        }
-    }
+    Ok((last_proposed_slot, earliest_slot_hash_in_history))
+}
 
-    let mut root_to_check = *proposed_root;
+/// Walks the root and the proposed slots (oldest first) against SlotHashes
+/// (newest first, so from its end): every slot must be in it, except slots
+/// older than the whole history, which are filtered out unless the account
+/// voted for them. Returns the index in `slot_hashes` of the last proposed
+/// slot and the indices of the proposed lockouts to filter out.
+fn match_slot_hashes(
+    state: &VoteStateV4,
+    proposed_lockouts: &VecDeque<Lockout>,
+    proposed_root: Option<u64>,
+    slot_hashes: &[(u64, Hash)],
+    earliest_slot_hash_in_history: u64,
+) -> Result<(usize, Vec<usize>), VoteError> {
+    let mut root_to_check = proposed_root;
     let mut proposed_index = 0;
     let mut slot_hashes_index = slot_hashes.len();
     let mut to_filter = vec![];
@@ -232,20 +279,7 @@ pub fn check_and_filter_proposed_vote_state(
     if proposed_index != proposed_lockouts.len() {
         return Err(VoteError::SlotsMismatch);
     }
-    let (matched_slot, matched_hash) = slot_hashes[slot_hashes_index];
-    if matched_slot != last_proposed_slot {
-        return Err(VoteError::AssertionFailed);
-    }
-    if matched_hash != proposed_hash {
-        return Err(VoteError::SlotHashMismatch);
-    }
-    let mut index = 0;
-    proposed_lockouts.retain(|_| {
-        let keep = !to_filter.contains(&index);
-        index += 1;
-        keep
-    });
-    Ok(())
+    Ok((slot_hashes_index, to_filter))
 }
 
 /// Credits for the vote at `index` once it is rooted (timely vote credits).
@@ -316,6 +350,45 @@ pub fn process_new_vote_state(
     epoch: u64,
     current_slot: u64,
 ) -> Result<(), VoteError> {
+    check_new_vote_state(state, &new_state, new_root)?;
+
+    // Credits for the account's votes the new root covers.
+    let rooted = new_root.map_or(0, |new_root| {
+        state
+            .votes
+            .iter()
+            .take_while(|vote| vote.slot() <= new_root)
+            .count()
+    });
+    let earned_credits: u64 = (0..rooted)
+        .map(|index| credits_for_vote_at_index(state, index))
+        .sum();
+    carry_over_latencies(state, &mut new_state, rooted)?;
+    for new_vote in new_state.iter_mut() {
+        if new_vote.latency == 0 {
+            new_vote.latency = compute_vote_latency(new_vote.slot(), current_slot);
+        }
+    }
+    if state.root_slot != new_root {
+        increment_credits(state, epoch, earned_credits);
+    }
+    if let Some(timestamp) = timestamp {
+        let last_slot = new_state.back().map(|v| v.slot()).unwrap_or_default();
+        process_timestamp(state, last_slot, timestamp)?;
+    }
+    state.root_slot = new_root;
+    state.votes = new_state;
+    Ok(())
+}
+
+/// The new state on its own and against the current root: not empty, not
+/// too long, no root rollback, confirmations and slots ordered and
+/// consistent with their lockouts.
+fn check_new_vote_state(
+    state: &VoteStateV4,
+    new_state: &VecDeque<LandedVote>,
+    new_root: Option<u64>,
+) -> Result<(), VoteError> {
     if new_state.is_empty() {
         // All proposed slots were older than SlotHashes and unknown.
         return Err(VoteError::VotesTooOldAllFiltered);
@@ -331,7 +404,7 @@ pub fn process_new_vote_state(
         _ => {}
     }
     let mut previous: Option<&LandedVote> = None;
-    for vote in &new_state {
+    for vote in new_state {
         if vote.confirmation_count() == 0 {
             return Err(VoteError::ZeroConfirmations);
         } else if vote.confirmation_count() > MAX_LOCKOUT_HISTORY as u32 {
@@ -352,20 +425,18 @@ pub fn process_new_vote_state(
         }
         previous = Some(vote);
     }
+    Ok(())
+}
 
-    let mut current_index = 0;
+/// Walks the account's unrooted votes (from `current_index`) and the new
+/// state together: a dropped vote must no longer lock out the new one, a
+/// kept vote may not lose confirmations and keeps its latency.
+fn carry_over_latencies(
+    state: &VoteStateV4,
+    new_state: &mut VecDeque<LandedVote>,
+    mut current_index: usize,
+) -> Result<(), VoteError> {
     let mut new_index = 0;
-    let mut earned_credits = 0u64;
-    if let Some(new_root) = new_root {
-        for current_vote in &state.votes {
-            if current_vote.slot() <= new_root {
-                earned_credits += credits_for_vote_at_index(state, current_index);
-                current_index += 1;
-                continue;
-            }
-            break;
-        }
-    }
     while current_index < state.votes.len() && new_index < new_state.len() {
         let current_vote = &state.votes[current_index];
         let new_vote = &mut new_state[new_index];
@@ -387,20 +458,6 @@ pub fn process_new_vote_state(
             Ordering::Greater => new_index += 1,
         }
     }
-    for new_vote in new_state.iter_mut() {
-        if new_vote.latency == 0 {
-            new_vote.latency = compute_vote_latency(new_vote.slot(), current_slot);
-        }
-    }
-    if state.root_slot != new_root {
-        increment_credits(state, epoch, earned_credits);
-    }
-    if let Some(timestamp) = timestamp {
-        let last_slot = new_state.back().map(|v| v.slot()).unwrap_or_default();
-        process_timestamp(state, last_slot, timestamp)?;
-    }
-    state.root_slot = new_root;
-    state.votes = new_state;
     Ok(())
 }
 

@@ -2,13 +2,14 @@
 //! driven without IO.
 #![allow(dead_code)]
 
+use solana_hash::Hash;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use towerlock_audit::Event;
-use towerlock_cluster::api::{self, Transaction};
+use towerlock_audit::{Event, VoteResult};
 use towerlock_cluster::core::{Cluster, Outputs};
 use towerlock_cluster::genesis::{self, InitOptions, ValidatorKeys};
+use towerlock_wire::vote::{self, Transaction};
 
 pub struct Fixture {
     pub cluster: Cluster,
@@ -82,27 +83,27 @@ impl Fixture {
     ) -> Transaction {
         let last = lockouts.last().unwrap().0;
         let (hash, block_id) = match self.cluster.bank(last) {
-            Some(bank) => (bank.hash.to_string(), bank.block_id.to_string()),
+            Some(bank) => (bank.hash, bank.block_id),
             None => (
-                Pubkey::new_unique().to_string(),
-                Pubkey::new_unique().to_string(),
+                Hash::new_from_array(Pubkey::new_unique().to_bytes()),
+                Hash::new_from_array(Pubkey::new_unique().to_bytes()),
             ),
         };
-        let tower_sync = api::tower_sync(lockouts, root, &hash, &block_id).unwrap();
+        let tower_sync = vote::tower_sync(lockouts, root, hash, block_id);
         let blockhash = self.cluster.bank(self.cluster.tip()).unwrap().blockhash;
-        api::vote_transaction(identity, voter, &self.vote_account(), tower_sync, blockhash)
+        vote::vote_transaction(identity, voter, &self.vote_account(), tower_sync, blockhash)
     }
 
     /// Sends a vote by the staked identity; returns the recorded verdict.
-    pub fn send(&mut self, tx: &Transaction) -> String {
+    pub fn send(&mut self, tx: &Transaction) -> VoteResult {
         let (verdict, outputs) =
             self.cluster
                 .receive_vote(tx, Some("test-instance".into()), self.now_ms);
         self.absorb(outputs);
         let recorded = self.last_vote_event().result.clone();
         match verdict.result {
-            Ok(()) => assert_eq!(recorded, "ok"),
-            Err(e) => assert_eq!(recorded, e.name()),
+            Ok(()) => assert_eq!(recorded, VoteResult::Accepted),
+            Err(e) => assert_eq!(recorded, VoteResult::Rejected(e.name())),
         }
         recorded
     }

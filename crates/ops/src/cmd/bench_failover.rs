@@ -113,7 +113,7 @@ impl BenchFailoverArgs {
                     let last_vote = bank
                         .vote_accounts
                         .iter()
-                        .find(|v| v.vote_pubkey == vote_account)
+                        .find(|v| v.vote_pubkey.to_string() == vote_account)
                         .and_then(|v| v.last_vote);
                     lock(&banks).push(BankSeen {
                         slot: bank.slot,

@@ -4,13 +4,15 @@
 //! each endpoint's version and status, the members and the leader, the
 //! database size against its quota, whether compaction appears to run, and
 //! the latency of the fenced write/read a validator does before every vote.
-//! Any failure exits 1 with one sentence naming its cause.
+//! Any failure exits 1 with one sentence naming its cause; so does an
+//! endpoint that fails while the others pass (after the full report).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use towerlock_etcd::etcd_client::{
-    AlarmAction, AlarmType, Client, Compare, CompareOp, GetOptions, Txn, TxnOp, WatchOptions,
+    AlarmAction, AlarmType, Client, Compare, CompareOp, GetOptions, StatusResponse, Txn, TxnOp,
+    WatchOptions,
 };
 use towerlock_etcd::{classify_request_error, connect, EtcdArgs, EtcdConfig, EtcdError};
 
@@ -69,11 +71,27 @@ fn sentence(err: EtcdError) -> anyhow::Error {
 
 async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = EtcdConfig::from(args.etcd);
-    let mut warnings = Vec::new();
+    let failed = check_endpoints(&config).await?;
+    let mut client = connect(&config).await.map_err(sentence)?;
+    let status = client
+        .status()
+        .await
+        .map_err(|e| sentence(classify_request_error(&e, &config)))?;
 
-    // Every endpoint on its own, so that one bad member is named.
-    let mut client = None;
+    let mut warnings = report_members(&mut client, &config, &status).await?;
+    warnings.extend(report_size(&mut client, &config, &status, args.quota_bytes).await?);
+    let revision = status.header().map(|h| h.revision()).unwrap_or(0);
+    warnings.extend(report_compaction(&mut client, &config, revision).await?);
+    report_latency(&mut client, &config).await?;
+    Ok(conclude(&warnings, &failed, config.endpoints.len()))
+}
+
+/// Connects to every endpoint on its own, so that one bad member is named,
+/// and prints a line for each. Returns the failures (one sentence each);
+/// fails when no endpoint can be used, or the only one cannot.
+async fn check_endpoints(config: &EtcdConfig) -> anyhow::Result<Vec<String>> {
     let mut lines = Vec::new();
+    let mut failed = Vec::new();
     for endpoint in &config.endpoints {
         let single = EtcdConfig {
             endpoints: vec![endpoint.clone()],
@@ -85,41 +103,52 @@ async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     .status()
                     .await
                     .map_err(|e| sentence(classify_request_error(&e, &single)))?;
-                let member = status.header().map(|h| h.member_id()).unwrap_or(0);
-                lines.push(format!(
-                    "  {endpoint}: etcd {}, member {member:x}{}, raft term {}, db {}",
-                    status.version(),
-                    if status.leader() == member {
-                        " (leader)"
-                    } else {
-                        ""
-                    },
-                    status.raft_term(),
-                    bytes(status.db_size().max(0) as u64),
-                ));
-                client.get_or_insert(one);
+                lines.push(endpoint_line(endpoint, &status));
             }
             Err(err) if config.endpoints.len() == 1 => return Err(sentence(err)),
             Err(err) => {
                 lines.push(format!("  {endpoint}: FAILED: {err}"));
-                warnings.push(format!("endpoint {endpoint} failed: {err}"));
+                failed.push(format!("endpoint {endpoint} failed: {err}"));
             }
         }
     }
-    if client.is_none() {
-        let first = warnings.first().cloned().unwrap_or_default();
+    if failed.len() == config.endpoints.len() {
+        let first = failed.first().cloned().unwrap_or_default();
         anyhow::bail!("no etcd endpoint could be used; {first}");
     }
     println!("endpoints:");
     for line in lines {
         println!("{line}");
     }
-    let mut client = connect(&config).await.map_err(sentence)?;
-    let fail =
-        |e: towerlock_etcd::etcd_client::Error| sentence(classify_request_error(&e, &config));
+    Ok(failed)
+}
 
-    let status = client.status().await.map_err(fail)?;
-    let members = client.member_list().await.map_err(fail)?;
+fn endpoint_line(endpoint: &str, status: &StatusResponse) -> String {
+    let member = status.header().map(|h| h.member_id()).unwrap_or(0);
+    format!(
+        "  {endpoint}: etcd {}, member {member:x}{}, raft term {}, db {}",
+        status.version(),
+        if status.leader() == member {
+            " (leader)"
+        } else {
+            ""
+        },
+        status.raft_term(),
+        bytes(status.db_size().max(0) as u64),
+    )
+}
+
+/// Prints the members and the leader; returns the warnings.
+async fn report_members(
+    client: &mut Client,
+    config: &EtcdConfig,
+    status: &StatusResponse,
+) -> anyhow::Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    let members = client
+        .member_list()
+        .await
+        .map_err(|e| sentence(classify_request_error(&e, config)))?;
     let leader = status.leader();
     println!("members: {}", members.members().len());
     for member in members.members() {
@@ -156,16 +185,26 @@ async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         warnings
             .push("a 2-member etcd cluster stops when either member fails: use 1, 3 or 5".into());
     }
+    Ok(warnings)
+}
 
-    // Size against quota. The quota is a server flag that 3.4 does not report.
+/// Prints the database size against the quota (a server flag that 3.4 does
+/// not report) and checks the alarms; returns the warnings.
+async fn report_size(
+    client: &mut Client,
+    config: &EtcdConfig,
+    status: &StatusResponse,
+    quota_bytes: u64,
+) -> anyhow::Result<Vec<String>> {
+    let mut warnings = Vec::new();
     let db = status.db_size().max(0) as u64;
     let in_use = status.raft_used_db_size().max(0) as u64;
-    let used = db as f64 / args.quota_bytes.max(1) as f64 * 100.0;
+    let used = db as f64 / quota_bytes.max(1) as f64 * 100.0;
     println!(
         "db size: {} (in use {}) of quota {} ({used:.1}%)",
         bytes(db),
         bytes(in_use),
-        bytes(args.quota_bytes)
+        bytes(quota_bytes)
     );
     if used >= 80.0 {
         warnings.push(format!(
@@ -175,7 +214,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let alarms = client
         .alarm(AlarmAction::Get, AlarmType::None, None)
         .await
-        .map_err(fail)?;
+        .map_err(|e| sentence(classify_request_error(&e, config)))?;
     for alarm in alarms.alarms() {
         warnings.push(format!(
             "alarm {:?} raised on member {:x}: writes may be refused",
@@ -183,22 +222,28 @@ async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             alarm.member_id()
         ));
     }
+    Ok(warnings)
+}
 
-    // Compaction.
-    let revision = status.header().map(|h| h.revision()).unwrap_or(0);
-    let compaction = compaction(&mut client, &config, revision).await?;
+/// Prints what can be said about compaction; returns the warnings.
+async fn report_compaction(
+    client: &mut Client,
+    config: &EtcdConfig,
+    revision: i64,
+) -> anyhow::Result<Vec<String>> {
+    let compaction = compaction(client, config, revision).await?;
     println!("compaction: {}", compaction.describe());
-    if let Some(warning) = compaction.warning() {
-        warnings.push(warning);
-    }
     if !matches!(compaction, Compaction::On { .. }) {
         println!(
             "  the seed starts etcd with: --auto-compaction-retention 2 --auto-compaction-mode revision"
         );
     }
+    Ok(compaction.warning().into_iter().collect())
+}
 
-    // The fenced write/read a validator makes before each vote.
-    let latency = fenced_latency(&mut client, &config).await?;
+/// Times and prints the fenced write/read a validator makes before each vote.
+async fn report_latency(client: &mut Client, config: &EtcdConfig) -> anyhow::Result<()> {
+    let latency = fenced_latency(client, config).await?;
     println!(
         "fenced write (txn with compare): median {}, max {} over {ROUNDS} rounds",
         ms(latency.write_median),
@@ -209,16 +254,31 @@ async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         ms(latency.read_median),
         ms(latency.read_max)
     );
+    Ok(())
+}
 
+/// The verdict: warnings leave the exit status at 0; a failed endpoint sets
+/// it to 1 even when the others passed.
+fn conclude(warnings: &[String], failed: &[String], endpoints: usize) -> ExitCode {
+    for warning in warnings {
+        println!("warning: {warning}");
+    }
+    if !failed.is_empty() {
+        for failure in failed {
+            eprintln!("error: {failure}");
+        }
+        println!(
+            "FAILED: {} of {endpoints} endpoints cannot be used",
+            failed.len()
+        );
+        return ExitCode::FAILURE;
+    }
     if warnings.is_empty() {
         println!("ok: etcd is ready for tower storage");
     } else {
-        for warning in &warnings {
-            println!("warning: {warning}");
-        }
         println!("ok, with {} warning(s)", warnings.len());
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 /// What can be said about compaction from the outside.
@@ -461,6 +521,14 @@ mod tests {
         assert!(judge(Some(0), 5_000_000).warning().is_none());
         assert!(judge(Some(1), 5_000_000).warning().is_some());
         assert!(judge(Some(0), 7).describe().starts_with("on"));
+    }
+
+    #[test]
+    fn a_failed_endpoint_sets_the_exit_status() {
+        let warnings = vec!["w".to_string()];
+        assert_eq!(conclude(&warnings, &[], 2), ExitCode::SUCCESS);
+        let failed = vec!["endpoint x failed".to_string()];
+        assert_eq!(conclude(&[], &failed, 2), ExitCode::FAILURE);
     }
 
     #[test]

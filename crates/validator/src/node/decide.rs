@@ -4,8 +4,8 @@
 use std::fmt;
 
 use solana_pubkey::Pubkey;
-use towerlock_cluster::api::{SignedContactInfo, VoteAccountState};
 use towerlock_tower::{Slot, ThresholdDecision, Tower};
+use towerlock_wire::api::{SignedContactInfo, VoteAccountState};
 
 use super::forks::ForkView;
 
@@ -15,9 +15,9 @@ pub enum HotSpareReason {
     /// The vote account is not in the banks seen so far.
     NoVoteAccount { vote_account: Pubkey },
     /// The vote account names another node (the secondary before failover).
-    NotTheNode { vote_account: Pubkey, node: String },
+    NotTheNode { vote_account: Pubkey, node: Pubkey },
     /// No keypair for the vote account's authorized voter is loaded.
-    NoVoterKeypair { vote_account: Pubkey, voter: String },
+    NoVoterKeypair { vote_account: Pubkey, voter: Pubkey },
 }
 
 impl fmt::Display for HotSpareReason {
@@ -51,19 +51,19 @@ pub fn may_vote(
     let state = state.ok_or(HotSpareReason::NoVoteAccount {
         vote_account: *vote_account,
     })?;
-    if state.node_pubkey != identity.to_string() {
+    if state.node_pubkey != *identity {
         return Err(HotSpareReason::NotTheNode {
             vote_account: *vote_account,
-            node: state.node_pubkey.clone(),
+            node: state.node_pubkey,
         });
     }
     voters
         .iter()
-        .find(|voter| voter.to_string() == state.authorized_voter)
+        .find(|voter| **voter == state.authorized_voter)
         .copied()
-        .ok_or_else(|| HotSpareReason::NoVoterKeypair {
+        .ok_or(HotSpareReason::NoVoterKeypair {
             vote_account: *vote_account,
-            voter: state.authorized_voter.clone(),
+            voter: state.authorized_voter,
         })
 }
 
@@ -220,16 +220,16 @@ pub fn tower_verdict(
 #[cfg(test)]
 mod tests {
     use solana_hash::Hash;
-    use towerlock_cluster::api::{ContactAddresses, ContactInfo};
+    use towerlock_wire::api::{ContactAddresses, ContactInfo};
 
     use super::super::forks::tests::notification;
     use super::*;
 
     fn state(node: &Pubkey, voter: &Pubkey) -> VoteAccountState {
         VoteAccountState {
-            vote_pubkey: Pubkey::new_unique().to_string(),
-            node_pubkey: node.to_string(),
-            authorized_voter: voter.to_string(),
+            vote_pubkey: Pubkey::new_unique(),
+            node_pubkey: *node,
+            authorized_voter: *voter,
             lockouts: vec![],
             root_slot: None,
             last_vote: None,
@@ -270,7 +270,7 @@ mod tests {
             let mut n = notification(slot, parent);
             n.tip = tip;
             n.confirmed = confirmed;
-            view.insert(&n).unwrap();
+            view.insert(&n);
         }
         view
     }
@@ -302,7 +302,7 @@ mod tests {
         let mut forks = forks;
         let mut n = notification(6, 3);
         n.tip = 5;
-        forks.insert(&n).unwrap();
+        forks.insert(&n);
         assert_eq!(
             choose_vote(&tower, &forks, &Pubkey::default()),
             VoteChoice::Vote { slot: 6 }
@@ -324,10 +324,10 @@ mod tests {
                 let mut n = notification(slot, slot - 1);
                 n.confirmed = 103;
                 let mut account = state(&Pubkey::new_unique(), &Pubkey::new_unique());
-                account.vote_pubkey = vote_account.to_string();
+                account.vote_pubkey = vote_account;
                 account.lockouts = landed.clone();
                 n.vote_accounts = vec![account];
-                view.insert(&n).unwrap();
+                view.insert(&n);
             }
             view
         };
@@ -427,7 +427,7 @@ mod tests {
         use solana_signer::Signer;
         let contact = |instance: &str, outset: u64| {
             ContactInfo {
-                pubkey: keypair.pubkey().to_string(),
+                pubkey: keypair.pubkey(),
                 outset,
                 instance: instance.into(),
                 version: "t".into(),

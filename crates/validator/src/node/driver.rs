@@ -14,11 +14,11 @@ use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use tokio::sync::{mpsc, oneshot, watch};
-use towerlock_cluster::{
+use towerlock_storage::TowerStorage;
+use towerlock_wire::{
     api::{BankNotification, SignedContactInfo, BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE},
     client::{ClientError, RpcClient, Subscription},
 };
-use towerlock_storage::TowerStorage;
 
 use super::{
     machine::{

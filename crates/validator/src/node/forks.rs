@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use solana_hash::Hash;
 use solana_pubkey::Pubkey;
-use towerlock_cluster::api::{BankNotification, VoteAccountState};
 use towerlock_tower::Slot;
+use towerlock_wire::api::{BankNotification, VoteAccountState};
 
-/// A frozen bank, parsed.
+/// A frozen bank.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bank {
     pub slot: Slot,
@@ -20,28 +20,22 @@ pub struct Bank {
 }
 
 impl Bank {
-    pub fn from_notification(n: &BankNotification) -> Result<Self, String> {
-        let parse_hash = |what: &str, s: &str| -> Result<Hash, String> {
-            s.parse()
-                .map_err(|e| format!("bank {}: bad {what} {s:?}: {e:?}", n.slot))
-        };
-        Ok(Self {
+    pub fn from_notification(n: &BankNotification) -> Self {
+        Self {
             slot: n.slot,
             parent: n.parent,
-            hash: parse_hash("hash", &n.hash)?,
-            block_id: parse_hash("block id", &n.block_id)?,
-            blockhash: parse_hash("blockhash", &n.blockhash)?,
-            leader: n
-                .leader
-                .parse()
-                .map_err(|e| format!("bank {}: bad leader: {e:?}", n.slot))?,
+            hash: n.hash,
+            block_id: n.block_id,
+            blockhash: n.blockhash,
+            leader: n.leader,
             vote_accounts: n.vote_accounts.clone(),
-        })
+        }
     }
 
     pub fn vote_account(&self, vote_pubkey: &Pubkey) -> Option<&VoteAccountState> {
-        let key = vote_pubkey.to_string();
-        self.vote_accounts.iter().find(|a| a.vote_pubkey == key)
+        self.vote_accounts
+            .iter()
+            .find(|a| a.vote_pubkey == *vote_pubkey)
     }
 }
 
@@ -64,15 +58,14 @@ pub struct ForkView {
 
 impl ForkView {
     /// Adds a frozen bank and the cluster view it came with.
-    pub fn insert(&mut self, n: &BankNotification) -> Result<(), String> {
-        let bank = Bank::from_notification(n)?;
+    pub fn insert(&mut self, n: &BankNotification) {
+        let bank = Bank::from_notification(n);
         self.newest = self.newest.max(bank.slot);
         self.root = self.root.max(n.root);
         self.confirmed = n.confirmed;
         self.tip = n.tip;
         self.banks.insert(bank.slot, bank);
         self.prune();
-        Ok(())
     }
 
     pub fn get(&self, slot: Slot) -> Option<&Bank> {
@@ -141,14 +134,14 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn notification(slot: Slot, parent: Slot) -> BankNotification {
-        let hash = Hash::new_from_array([slot as u8; 32]).to_string();
+        let hash = Hash::new_from_array([slot as u8; 32]);
         BankNotification {
             slot,
             parent,
-            hash: hash.clone(),
-            block_id: hash.clone(),
+            hash,
+            block_id: hash,
             blockhash: hash,
-            leader: Pubkey::new_from_array([1; 32]).to_string(),
+            leader: Pubkey::new_from_array([1; 32]),
             block_height: slot,
             root: 0,
             confirmed: 0,
@@ -163,7 +156,7 @@ pub(crate) mod tests {
         // 0 - 1 - 2 - 3
         //       \ 4 - 5
         for (slot, parent) in [(0, 0), (1, 0), (2, 1), (3, 2), (4, 1), (5, 4)] {
-            view.insert(&notification(slot, parent)).unwrap();
+            view.insert(&notification(slot, parent));
         }
         assert!(view.is_ancestor(1, 5));
         assert!(view.is_ancestor(0, 5));
@@ -180,11 +173,11 @@ pub(crate) mod tests {
     #[test]
     fn pruned_rooted_slots_stay_ancestors() {
         let mut view = ForkView::default();
-        view.insert(&notification(0, 0)).unwrap();
+        view.insert(&notification(0, 0));
         for slot in 1..3000 {
             let mut n = notification(slot, slot - 1);
             n.root = slot.saturating_sub(32);
-            view.insert(&n).unwrap();
+            view.insert(&n);
         }
         assert!(view.get(10).is_none(), "old banks are pruned");
         assert!(view.is_ancestor(10, 2999));

@@ -14,7 +14,7 @@ use axum::{
 };
 use serde_json::{json, Value};
 use tokio::sync::watch;
-use towerlock_cluster::client::RpcClient;
+use towerlock_wire::client::RpcClient;
 
 use super::driver::Published;
 use crate::health::Health;
@@ -100,8 +100,8 @@ async fn handle(State(state): State<RpcState>, body: Bytes) -> (StatusCode, Stri
         "getSlot" => ok(&id, json!(status.slot)),
         "getVersion" => ok(
             &id,
-            json!({ "solana-core": towerlock_cluster::api::SOLANA_CORE_VERSION,
-                    "feature-set": towerlock_cluster::api::FEATURE_SET,
+            json!({ "solana-core": towerlock_wire::api::SOLANA_CORE_VERSION,
+                    "feature-set": towerlock_wire::api::FEATURE_SET,
                     "towerlock": env!("CARGO_PKG_VERSION") }),
         ),
         "getHealth" => match health_of(&state).await {

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 use solana_pubkey::Pubkey;
-use towerlock_cluster::client::{ClientError, RpcClient};
 use towerlock_tower::Slot;
+use towerlock_wire::client::{ClientError, RpcClient};
 
 /// Leader slots of one identity within one epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

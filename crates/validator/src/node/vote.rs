@@ -89,7 +89,7 @@ impl SendableVote {
         voter: &Keypair,
         vote_account: &Pubkey,
     ) -> Transaction {
-        towerlock_cluster::api::vote_transaction(
+        towerlock_wire::vote::vote_transaction(
             identity,
             voter,
             vote_account,

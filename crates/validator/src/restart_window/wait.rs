@@ -15,7 +15,7 @@ use anyhow::{anyhow, Context};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
-use towerlock_cluster::client::{ClientError, RpcClient};
+use towerlock_wire::client::{ClientError, RpcClient};
 
 use super::decision::{
     decide, Decision, EpochPosition, Health, ImpossibleReason, LeaderSlots, Observation,

@@ -10,9 +10,9 @@ use solana_hash::Hash;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use towerlock_cluster::api::{BankNotification, SignedContactInfo, SubmitBlock, VoteAccountState};
 use towerlock_storage::{MemoryTowerStorage, StorageError, TowerStorage};
 use towerlock_tower::Slot;
+use towerlock_wire::api::{BankNotification, SignedContactInfo, SubmitBlock, VoteAccountState};
 
 use super::*;
 use crate::admin::AdminError;
@@ -118,7 +118,7 @@ impl Harness {
         let hash = |tag: u8| {
             let mut bytes = [tag; 32];
             bytes[..8].copy_from_slice(&slot.to_le_bytes());
-            Hash::new_from_array(bytes).to_string()
+            Hash::new_from_array(bytes)
         };
         BankNotification {
             slot,
@@ -126,15 +126,15 @@ impl Harness {
             hash: hash(1),
             block_id: hash(2),
             blockhash: hash(3),
-            leader: Pubkey::new_from_array([9; 32]).to_string(),
+            leader: Pubkey::new_from_array([9; 32]),
             block_height: slot,
             root: 0,
             confirmed: parent,
             tip: slot,
             vote_accounts: vec![VoteAccountState {
-                vote_pubkey: self.vote_account.to_string(),
-                node_pubkey: self.node.to_string(),
-                authorized_voter: self.node.to_string(),
+                vote_pubkey: self.vote_account,
+                node_pubkey: self.node,
+                authorized_voter: self.node,
                 lockouts: vec![],
                 root_slot: None,
                 last_vote: None,

@@ -9,9 +9,9 @@ use std::time::Duration;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_transaction::Transaction;
-use towerlock_cluster::api::{BankNotification, SignedContactInfo, SubmitBlock};
 use towerlock_storage::{FenceToken, LeaderSlotFenced, StorageError, Takeover, TowerStored};
 use towerlock_tower::{SavedTower, Slot};
+use towerlock_wire::api::{BankNotification, SignedContactInfo, SubmitBlock};
 
 use super::NodeExit;
 use crate::{admin::AdminError, node::schedule::LeaderSchedule};

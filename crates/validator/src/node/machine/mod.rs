@@ -40,9 +40,9 @@ use std::{
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use towerlock_cluster::api::{BankNotification, ContactAddresses, ContactInfo, SignedContactInfo};
 use towerlock_storage::{FenceToken, InstanceId, StorageError, TowerStored};
 use towerlock_tower::{Recorded, SavedTower, Slot, Tower};
+use towerlock_wire::api::{BankNotification, ContactAddresses, ContactInfo, SignedContactInfo};
 
 pub use exit::NodeExit;
 pub use io::{Action, Command, Event, Now, OpId, RequestId, Stream};
@@ -299,10 +299,8 @@ impl NodeMachine {
     }
 
     fn on_bank(&mut self, now: Now, bank: BankNotification) {
-        if let Err(err) = self.forks.insert(&bank) {
-            tracing::warn!(error = %err, "skipping a malformed bank");
-            return;
-        }
+        // Malformed banks were skipped at decode.
+        self.forks.insert(&bank);
         self.last_bank_at = now;
         self.wait_for_bank = false;
         // Produce only for the slot now in progress: after the newest bank,
@@ -607,7 +605,7 @@ impl NodeMachine {
 
     fn publish_contact(&mut self) {
         let contact = ContactInfo {
-            pubkey: self.identity().to_string(),
+            pubkey: self.identity(),
             outset: self.outset,
             instance: self.instance.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),

@@ -1,9 +1,9 @@
 //! Leader slots: the schedule, the fence before each block, the block.
 
 use solana_hash::Hash;
-use towerlock_cluster::api::SubmitBlock;
 use towerlock_storage::{LeaderSlotFenced, StorageError};
 use towerlock_tower::Slot;
+use towerlock_wire::api::SubmitBlock;
 
 use super::{Action, Activity, InFlight, NodeMachine, OpId};
 use crate::node::schedule::LeaderSchedule;

@@ -123,7 +123,7 @@ fn next_event(h: &mut Harness, w: &mut World) -> Option<Event> {
     }
 }
 
-fn new_bank(h: &Harness, w: &mut World) -> towerlock_cluster::api::BankNotification {
+fn new_bank(h: &Harness, w: &mut World) -> towerlock_wire::api::BankNotification {
     let slot = w.newest + w.rng.gen_range(1..=2);
     // Mostly on the newest bank; sometimes a fork off a recent one.
     let parent = if w.rng.gen_bool(0.8) {

@@ -359,7 +359,7 @@ fn a_newer_instance_of_the_identity_in_gossip_means_exit() {
     let mut h = voting_primary(&keys);
     let ours = h.seen.contacts.last().unwrap().info.clone();
     let contact = |outset: u64| {
-        towerlock_cluster::api::ContactInfo {
+        towerlock_wire::api::ContactInfo {
             instance: "another".into(),
             outset,
             ..ours.clone()

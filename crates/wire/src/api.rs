@@ -2,7 +2,8 @@
 //! the streaming notifications, block submission and gossip contact infos.
 //!
 //! Shared by the cluster (server) and its clients, so the protocol lives in
-//! one place. Every type serializes as camelCase JSON, like Solana's RPC.
+//! one place. Every type serializes as camelCase JSON, like Solana's RPC;
+//! pubkeys, hashes and signatures as base-58 strings.
 //!
 //! # Transport
 //!
@@ -29,7 +30,7 @@
 //! The slot is the clock: a bank freezes at the end of its slot. Our
 //! leaders' slots get their block from [`SUBMIT_BLOCK`] (queued until the slot
 //! ends; nothing submitted → the slot is skipped); see
-//! [`crate::core::cluster`] for the fork model. After a restart the cluster
+//! `towerlock_cluster::core::cluster` for the fork model. After a restart the cluster
 //! resumes at the slot it stopped at, whatever the wall clock says.
 //!
 //! # Votes
@@ -98,14 +99,18 @@ pub struct BankNotification {
     pub slot: u64,
     /// The parent bank's slot (`0` for the genesis bank, whose parent is itself).
     pub parent: u64,
-    /// Bank hash (base-58): what a TowerSync's `hash` must name.
-    pub hash: String,
-    /// Block id (base-58): what a TowerSync's `block_id` should name.
-    pub block_id: String,
-    /// Blockhash usable as a transaction's recent blockhash (base-58).
-    pub blockhash: String,
-    /// The leader's identity (base-58).
-    pub leader: String,
+    /// Bank hash: what a TowerSync's `hash` must name.
+    #[serde(with = "crate::b58")]
+    pub hash: Hash,
+    /// Block id: what a TowerSync's `block_id` should name.
+    #[serde(with = "crate::b58")]
+    pub block_id: Hash,
+    /// Blockhash usable as a transaction's recent blockhash.
+    #[serde(with = "crate::b58")]
+    pub blockhash: Hash,
+    /// The leader's identity.
+    #[serde(with = "crate::b58")]
+    pub leader: Pubkey,
     pub block_height: u64,
     /// The cluster's root when this bank froze.
     pub root: u64,
@@ -121,10 +126,13 @@ pub struct BankNotification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VoteAccountState {
-    pub vote_pubkey: String,
-    pub node_pubkey: String,
+    #[serde(with = "crate::b58")]
+    pub vote_pubkey: Pubkey,
+    #[serde(with = "crate::b58")]
+    pub node_pubkey: Pubkey,
     /// The authorized voter for the bank's epoch.
-    pub authorized_voter: String,
+    #[serde(with = "crate::b58")]
+    pub authorized_voter: Pubkey,
     /// `[slot, confirmation_count]`, oldest first.
     pub lockouts: Vec<(u64, u32)>,
     pub root_slot: Option<u64>,
@@ -149,8 +157,9 @@ pub struct ContactAddresses {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactInfo {
-    /// Node identity (base-58).
-    pub pubkey: String,
+    /// Node identity.
+    #[serde(with = "crate::b58")]
+    pub pubkey: Pubkey,
     /// Microseconds since the Unix epoch at which this identity started on
     /// this instance; the newer outset wins a duplicate-instance contest.
     pub outset: u64,
@@ -161,12 +170,12 @@ pub struct ContactInfo {
 }
 
 impl ContactInfo {
-    /// The bytes the identity signs.
+    /// The bytes the identity signs (the pubkey as its base-58 text).
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut bytes = b"towerlock-contact-info\0".to_vec();
         bytes.extend(
             bincode::serialize(&(
-                &self.pubkey,
+                &self.pubkey.to_string(),
                 self.outset,
                 &self.instance,
                 &self.version,
@@ -183,7 +192,7 @@ impl ContactInfo {
 
     /// Signs with the identity (whose pubkey must be `self.pubkey`).
     pub fn sign(self, identity: &Keypair) -> SignedContactInfo {
-        let signature = identity.sign_message(&self.signing_bytes()).to_string();
+        let signature = identity.sign_message(&self.signing_bytes());
         SignedContactInfo {
             info: self,
             signature,
@@ -191,21 +200,21 @@ impl ContactInfo {
     }
 }
 
-/// A contact info with the identity's signature (base-58).
+/// A contact info with the identity's signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignedContactInfo {
     #[serde(flatten)]
     pub info: ContactInfo,
-    pub signature: String,
+    #[serde(with = "crate::b58")]
+    pub signature: Signature,
 }
 
 impl SignedContactInfo {
     /// The identity, if the signature verifies.
     pub fn verify(&self) -> Option<Pubkey> {
-        let pubkey: Pubkey = self.info.pubkey.parse().ok()?;
-        let signature: Signature = self.signature.parse().ok()?;
-        signature
+        let pubkey = self.info.pubkey;
+        self.signature
             .verify(pubkey.as_ref(), &self.info.signing_bytes())
             .then_some(pubkey)
     }
@@ -223,14 +232,17 @@ pub struct SubmitBlock {
     pub slot: u64,
     /// The parent bank's slot, chosen by the leader (any live bank < `slot`).
     pub parent: u64,
-    /// The block's content id (base-58, 32 bytes), e.g. a hash of its entries.
-    pub block_id: String,
-    /// Leader identity (base-58).
-    pub leader: String,
+    /// The block's content id (32 bytes), e.g. a hash of its entries.
+    #[serde(with = "crate::b58")]
+    pub block_id: Hash,
+    /// Leader identity.
+    #[serde(with = "crate::b58")]
+    pub leader: Pubkey,
     /// The producing instance's id (free text, at most 64 bytes).
     pub instance: String,
-    /// Identity's signature over [`SubmitBlock::signing_bytes`] (base-58).
-    pub signature: String,
+    /// Identity's signature over [`SubmitBlock::signing_bytes`].
+    #[serde(with = "crate::b58")]
+    pub signature: Signature,
 }
 
 impl SubmitBlock {
@@ -257,22 +269,19 @@ impl SubmitBlock {
         Self {
             slot,
             parent,
-            block_id: block_id.to_string(),
-            leader: leader.pubkey().to_string(),
+            block_id,
+            leader: leader.pubkey(),
             instance: instance.to_string(),
-            signature: signature.to_string(),
+            signature,
         }
     }
 
     /// The leader and block id, if the signature verifies.
     pub fn verify(&self) -> Option<(Pubkey, Hash)> {
-        let leader: Pubkey = self.leader.parse().ok()?;
-        let block_id: Hash = self.block_id.parse().ok()?;
-        let signature: Signature = self.signature.parse().ok()?;
-        let bytes = Self::signing_bytes(self.slot, self.parent, &block_id, &self.instance);
-        signature
-            .verify(leader.as_ref(), &bytes)
-            .then_some((leader, block_id))
+        let bytes = Self::signing_bytes(self.slot, self.parent, &self.block_id, &self.instance);
+        self.signature
+            .verify(self.leader.as_ref(), &bytes)
+            .then_some((self.leader, self.block_id))
     }
 }
 
@@ -284,57 +293,4 @@ pub struct SubmitBlockResult {
     pub slot: u64,
     /// True when another, different block was already submitted for the slot.
     pub duplicate: bool,
-}
-
-pub use solana_hash::Hash as BankHash;
-pub use solana_transaction::Transaction;
-pub use solana_vote_interface::state::TowerSync;
-
-/// A TowerSync vote as the vote program expects it: instruction accounts
-/// `[vote_account (writable), voter (signer)]`, fee payer the node identity,
-/// signed by the identity and the voter (once when they are the same key).
-pub fn vote_transaction(
-    identity: &Keypair,
-    voter: &Keypair,
-    vote_account: &Pubkey,
-    tower_sync: TowerSync,
-    recent_blockhash: Hash,
-) -> Transaction {
-    let instruction =
-        solana_vote_interface::instruction::tower_sync(vote_account, &voter.pubkey(), tower_sync);
-    let payer = identity.pubkey();
-    if identity.pubkey() == voter.pubkey() {
-        Transaction::new_signed_with_payer(
-            &[instruction],
-            Some(&payer),
-            &[identity],
-            recent_blockhash,
-        )
-    } else {
-        Transaction::new_signed_with_payer(
-            &[instruction],
-            Some(&payer),
-            &[identity, voter],
-            recent_blockhash,
-        )
-    }
-}
-
-/// A TowerSync from `[slot, confirmation_count]` pairs (oldest first), a root,
-/// and the voted bank's hash and block id as [`BankNotification`] carries them.
-pub fn tower_sync(
-    lockouts: &[(u64, u32)],
-    root: Option<u64>,
-    bank_hash: &str,
-    block_id: &str,
-) -> Result<TowerSync, String> {
-    let mut tower_sync = TowerSync::from(lockouts.to_vec());
-    tower_sync.root = root;
-    tower_sync.hash = bank_hash
-        .parse()
-        .map_err(|e| format!("bank hash {bank_hash}: {e:?}"))?;
-    tower_sync.block_id = block_id
-        .parse()
-        .map_err(|e| format!("block id {block_id}: {e:?}"))?;
-    Ok(tower_sync)
 }
