@@ -97,6 +97,62 @@ pub async fn run(ledger: &Path, command: AdminCommand) -> anyhow::Result<ExitCod
     run_with(ledger, command, console, interrupt).await
 }
 
+/// A keypair for the validator: a file it reads itself (by absolute path),
+/// or the bytes piped on stdin.
+enum KeypairArgument {
+    File(std::path::PathBuf),
+    Bytes(KeypairBytes),
+}
+
+/// The keypair argument and the pubkey to report (a file this user cannot
+/// read is named by its path).
+fn keypair_argument(
+    path: Option<std::path::PathBuf>,
+    stdin: &mut (dyn Read + Send),
+) -> anyhow::Result<(KeypairArgument, String)> {
+    Ok(match path {
+        Some(path) => {
+            let path = absolute_keypair_path(&path)?;
+            let pubkey = read_keypair_file(&path, true).ok().map(|k| k.pubkey());
+            let shown = pubkey.map_or_else(|| path.display().to_string(), |p| p.to_string());
+            (KeypairArgument::File(path), shown)
+        }
+        None => {
+            let bytes = read_keypair_stdin(stdin)?;
+            let shown = bytes.pubkey().to_string();
+            (KeypairArgument::Bytes(bytes), shown)
+        }
+    })
+}
+
+/// `exit`: ask the validator to exit and, unless `force`, wait until it has.
+async fn exit(
+    ledger: &Path,
+    force: bool,
+    timeout: u64,
+    terminal: bool,
+    interrupt: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut client = AdminClient::connect(ledger).await?;
+    let pid = client.pid().await?;
+    match client.exit().await {
+        // A validator may be gone before its answer is written.
+        Ok(()) | Err(ClientError::Closed { .. } | ClientError::Io { .. }) => {}
+        Err(err) => return Err(err.into()),
+    }
+    if !force {
+        wait_for_exit(
+            ledger,
+            pid,
+            Duration::from_secs(timeout),
+            terminal,
+            interrupt,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// [`run`] with the given console; `interrupt` stops `monitor` and the wait of `exit`.
 pub async fn run_with(
     ledger: &Path,
@@ -110,43 +166,27 @@ pub async fn run_with(
             require_tower,
             keypair,
         } => {
-            let pubkey = match keypair {
-                Some(path) => {
-                    let path = absolute_keypair_path(&path)?;
-                    // The validator reads the file itself; read it here too
-                    // to name the identity (if this user can).
-                    let pubkey = read_keypair_file(&path, true).ok().map(|k| k.pubkey());
-                    let mut client = AdminClient::connect(ledger).await?;
-                    client.set_identity(&path, require_tower).await?;
-                    pubkey.map_or_else(|| path.display().to_string(), |p| p.to_string())
-                }
-                None => {
-                    let keypair = read_keypair_stdin(console.stdin)?;
-                    let mut client = AdminClient::connect(ledger).await?;
+            let (keypair, pubkey) = keypair_argument(keypair, console.stdin)?;
+            let mut client = AdminClient::connect(ledger).await?;
+            match keypair {
+                KeypairArgument::File(path) => client.set_identity(&path, require_tower).await?,
+                KeypairArgument::Bytes(bytes) => {
                     client
-                        .set_identity_from_bytes(&keypair, require_tower)
-                        .await?;
-                    keypair.pubkey().to_string()
+                        .set_identity_from_bytes(&bytes, require_tower)
+                        .await?
                 }
-            };
+            }
             writeln!(out, "New validator identity: {pubkey}")?;
         }
         AdminCommand::AuthorizedVoter(AuthorizedVoterCommand::Add { keypair }) => {
-            let pubkey = match keypair {
-                Some(path) => {
-                    let path = absolute_keypair_path(&path)?;
-                    let pubkey = read_keypair_file(&path, true).ok().map(|k| k.pubkey());
-                    let mut client = AdminClient::connect(ledger).await?;
-                    client.add_authorized_voter(&path).await?;
-                    pubkey.map_or_else(|| path.display().to_string(), |p| p.to_string())
+            let (keypair, pubkey) = keypair_argument(keypair, console.stdin)?;
+            let mut client = AdminClient::connect(ledger).await?;
+            match keypair {
+                KeypairArgument::File(path) => client.add_authorized_voter(&path).await?,
+                KeypairArgument::Bytes(bytes) => {
+                    client.add_authorized_voter_from_bytes(&bytes).await?
                 }
-                None => {
-                    let keypair = read_keypair_stdin(console.stdin)?;
-                    let mut client = AdminClient::connect(ledger).await?;
-                    client.add_authorized_voter_from_bytes(&keypair).await?;
-                    keypair.pubkey().to_string()
-                }
-            };
+            }
             writeln!(out, "Added authorized voter: {pubkey}")?;
         }
         AdminCommand::AuthorizedVoter(AuthorizedVoterCommand::RemoveAll) => {
@@ -155,20 +195,16 @@ pub async fn run_with(
             writeln!(out, "All authorized voters removed")?;
         }
         AdminCommand::Exit { force, timeout } => {
-            let mut client = AdminClient::connect(ledger).await?;
-            let pid = client.pid().await?;
-            match client.exit().await {
-                // A validator may be gone before its answer is written.
-                Ok(()) | Err(ClientError::Closed { .. } | ClientError::Io { .. }) => {}
-                Err(err) => return Err(err.into()),
-            }
-            if force {
-                writeln!(out, "Exit requested")?;
-            } else {
-                let timeout = Duration::from_secs(timeout);
-                wait_for_exit(ledger, pid, timeout, console.terminal, interrupt).await?;
-                writeln!(out, "Validator exited")?;
-            }
+            exit(ledger, force, timeout, console.terminal, interrupt).await?;
+            writeln!(
+                out,
+                "{}",
+                if force {
+                    "Exit requested"
+                } else {
+                    "Validator exited"
+                }
+            )?;
         }
         AdminCommand::ContactInfo => {
             let mut client = AdminClient::connect(ledger).await?;

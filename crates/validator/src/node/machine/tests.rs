@@ -240,6 +240,19 @@ fn every_set_identity_refusal_leaves_the_machine_unchanged() {
         matches!(refused, Err(AdminError::TowerUnavailable { .. })),
         "{refused:?}"
     );
+    assert_eq!(h.machine.status(), before);
+    assert!(h.seen.exit.is_none());
+    h.replay(6, 5);
+    assert!(h.seen.votes.is_empty(), "still a hot spare");
+}
+
+/// The same when storage does not answer, before or during the takeover.
+#[test]
+fn a_set_identity_storage_does_not_answer_leaves_the_machine_unchanged() {
+    let keys = Keys::new();
+    let mut h = Harness::new(&keys, &keys.secondary, &[&keys.primary]);
+    h.replay_chain(0, 5);
+    let before = h.machine.status();
     // Storage does not answer the read: nothing moved.
     h.storage.put_raw_tower(
         &keys.primary.pubkey(),
@@ -281,8 +294,6 @@ fn every_set_identity_refusal_leaves_the_machine_unchanged() {
 
     assert_eq!(h.machine.status(), before);
     assert!(h.seen.exit.is_none());
-    h.replay(6, 5);
-    assert!(h.seen.votes.is_empty(), "still a hot spare");
 }
 
 #[test]
