@@ -9,6 +9,7 @@ pub mod certs;
 pub mod cluster;
 pub mod drill;
 pub mod etcd;
+pub mod sentinel;
 pub mod tower;
 
 /// The `towerlock-validator` binary: `explicit`, else the one next to this
