@@ -256,10 +256,14 @@ fn started_entry(
 /// The local node's RPC, from its admin socket (`rpcAddress`).
 async fn local_rpc_url(ledger: &std::path::Path) -> Result<String, SentinelError> {
     let err = |reason: String| SentinelError::LocalRpc { reason };
-    let mut client = AdminClient::connect(ledger)
+    let ask = async {
+        let mut client = AdminClient::connect(ledger).await?;
+        client.rpc_address().await
+    };
+    let addr = tokio::time::timeout(Duration::from_secs(5), ask)
         .await
+        .map_err(|_| err("its admin socket did not answer within 5 s".into()))?
         .map_err(|e| err(e.to_string()))?;
-    let addr = client.rpc_address().await.map_err(|e| err(e.to_string()))?;
     let addr = addr.ok_or_else(|| err("the local node serves no RPC".into()))?;
     Ok(format!("http://{addr}"))
 }
