@@ -52,7 +52,7 @@ enum Command {
     /// failover, never a double vote. WITHOUT ETCD (agave mode) IT REFUSES TO
     /// PROMOTE unless a --fence-command (STONITH: power off or isolate the old
     /// primary) has exited 0 first; without either it only watches.
-    Sentinel(cmd::sentinel::SentinelArgs),
+    Sentinel(Box<cmd::sentinel::SentinelArgs>),
     /// Benchmarks; each ends with one line of key=value figures.
     Bench(cmd::bench::BenchCmd),
 }
