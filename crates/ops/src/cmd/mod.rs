@@ -8,6 +8,7 @@ pub mod bench_storage;
 pub mod certs;
 pub mod cluster;
 pub mod drill;
+pub mod drill_sentinel;
 pub mod etcd;
 pub mod sentinel;
 pub mod tower;
