@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_cluster;
 pub mod bench_failover;
+pub mod bench_sentinel;
 pub mod bench_storage;
 pub mod certs;
 pub mod cluster;
