@@ -34,6 +34,25 @@ enum Command {
     Cluster(cmd::cluster::ClusterCmd),
     /// Check an audit trail for safety violations (exit 1 on any).
     Audit(cmd::audit::AuditCmd),
+    /// Promote the local hot spare when the active node stops voting
+    /// (monitoring-triggered failover; without etcd, only after a
+    /// --fence-command exited 0).
+    ///
+    /// Run beside the secondary. Every --interval-ms it reads the cluster
+    /// (getSlot, getVoteAccounts, getClusterNodes), the active node's and the
+    /// local node's getHealth, and the fence in etcd (read-only); after
+    /// --failures consecutive checks in which the identity's last vote stalled
+    /// while the cluster's slot advanced, it promotes the local node through
+    /// its admin socket (setIdentity with require_tower). Vetoes: the
+    /// cluster's slot stalled, the local node not caught up, a failover less
+    /// than --cooldown ago, a promotion already running, a leader slot of the
+    /// identity imminent (--respect-leader-slots).
+    ///
+    /// SAFETY: with the etcd flags, the fence makes a false promotion cost one
+    /// failover, never a double vote. WITHOUT ETCD (agave mode) IT REFUSES TO
+    /// PROMOTE unless a --fence-command (STONITH: power off or isolate the old
+    /// primary) has exited 0 first; without either it only watches.
+    Sentinel(Box<cmd::sentinel::SentinelArgs>),
     /// Benchmarks; each ends with one line of key=value figures.
     Bench(cmd::bench::BenchCmd),
 }
@@ -68,6 +87,7 @@ fn main() -> ExitCode {
             Command::Etcd(cmd) => cmd.run().await,
             Command::Cluster(cmd) => cmd.run().await,
             Command::Audit(cmd) => cmd.run().await,
+            Command::Sentinel(cmd) => cmd.run().await,
             Command::Bench(cmd) => cmd.run().await,
         }
     });

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::{
     bench_cluster::BenchClusterArgs, bench_failover::BenchFailoverArgs,
-    bench_storage::BenchStorageArgs,
+    bench_sentinel::BenchSentinelArgs, bench_storage::BenchStorageArgs,
 };
 
 #[derive(Debug, Args)]
@@ -27,6 +27,10 @@ enum BenchCommand {
     /// Repeated manual failovers: time to `set-identity`, to the first vote
     /// sent and landed, and votes missed per failover.
     Failover(BenchFailoverArgs),
+    /// Repeated kill -9 of the active node with the sentinel failing over:
+    /// time to the new active's first landed vote, votable slots missed,
+    /// and false promotions in a healthy stretch of equal length.
+    Sentinel(BenchSentinelArgs),
 }
 
 impl BenchCmd {
@@ -35,6 +39,7 @@ impl BenchCmd {
             BenchCommand::Storage(args) => args.run().await,
             BenchCommand::Cluster(args) => args.run().await,
             BenchCommand::Failover(args) => args.run().await,
+            BenchCommand::Sentinel(args) => args.run().await,
         }
     }
 }

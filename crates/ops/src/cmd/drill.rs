@@ -3,8 +3,11 @@
 //!
 //! etcd with mutual TLS, a local cluster, a primary and a secondary started
 //! with the seed's command lines; then a manual failover with the seed's
-//! `wait-for-restart-window && set-identity`, the restart cycle, and a
-//! monitoring-triggered failover away from a primary that hangs.
+//! `wait-for-restart-window && set-identity`, the restart cycle, and two
+//! monitoring-triggered failovers run by the sentinel (in-process, beside the
+//! secondary, with the etcd fence): the primary killed (kill -9), then, after
+//! another restart cycle, the primary hanging (SIGSTOP) and thawed once the
+//! secondary holds the fence (the zombie).
 
 use std::{
     path::{Path, PathBuf},
@@ -15,6 +18,8 @@ use std::{
 use anyhow::{bail, Context};
 use clap::Args;
 use towerlock_lab::{now_ms, Lab, Role, ValidatorProcess};
+
+use super::drill_sentinel::Fault;
 
 #[derive(Debug, Args)]
 pub struct DrillArgs {
@@ -30,30 +35,36 @@ pub struct DrillArgs {
     validator_bin: Option<PathBuf>,
 }
 
-const WAIT: Duration = Duration::from_secs(60);
+pub(super) const WAIT: Duration = Duration::from_secs(60);
 
 /// One failover, measured.
-struct Failover {
-    name: &'static str,
-    missed_slots: usize,
-    switch: Duration,
+pub(super) struct Failover {
+    pub(super) name: &'static str,
+    pub(super) missed_slots: usize,
+    pub(super) switch: Duration,
+    /// Fault → the sentinel's detection, for monitoring failovers.
+    pub(super) detected: Option<Duration>,
+    /// Fault → the new holder's first vote landed, for monitoring failovers.
+    pub(super) recovered: Option<Duration>,
 }
 
 /// A node the drill started, with its instance id.
-struct Node {
-    process: ValidatorProcess,
-    instance: String,
+pub(super) struct Node {
+    pub(super) process: ValidatorProcess,
+    pub(super) instance: String,
 }
 
 /// The lab and what the drill has measured so far.
-struct Drill {
-    lab: Lab,
+pub(super) struct Drill {
+    pub(super) lab: Lab,
     bin: PathBuf,
     identity_file: String,
-    failovers: Vec<Failover>,
+    pub(super) failovers: Vec<Failover>,
+    /// The cluster's slot length: the sentinel checks once a slot.
+    pub(super) slot: Duration,
 }
 
-fn step(text: &str) {
+pub(super) fn step(text: &str) {
     println!("\n== {text}");
 }
 
@@ -64,8 +75,14 @@ impl DrillArgs {
         let mut drill = Drill::start(&bin, self.slot_ms, self.dir.clone()).await?;
         let (primary, secondary) = drill.primary_and_hot_spare().await?;
         let secondary = drill.manual_failover(primary, secondary).await?;
-        let (primary, secondary) = drill.restart_cycle(secondary).await?;
-        drill.monitoring_failover(primary, secondary).await?;
+        let (primary, secondary) = drill.restart_cycle(secondary, "").await?;
+        let secondary = drill
+            .sentinel_failover(primary, secondary, Fault::Kill)
+            .await?;
+        let (primary, secondary) = drill.restart_cycle(secondary, "-2").await?;
+        drill
+            .sentinel_failover(primary, secondary, Fault::Hang)
+            .await?;
         let clean = drill.audit(started).await?;
         if self.dir.is_some() {
             println!("kept: {}", drill.lab.dir.display());
@@ -99,6 +116,7 @@ impl Drill {
             bin: bin.to_path_buf(),
             identity_file,
             failovers: Vec::new(),
+            slot: Duration::from_millis(slot_ms),
         })
     }
 
@@ -108,7 +126,7 @@ impl Drill {
         Ok(Node { process, instance })
     }
 
-    async fn wait_for_votes(&self, node: &Node, n: usize) -> anyhow::Result<()> {
+    pub(super) async fn wait_for_votes(&self, node: &Node, n: usize) -> anyhow::Result<()> {
         self.lab
             .cluster
             .wait_for_more_votes(&node.instance, n, WAIT)
@@ -116,7 +134,12 @@ impl Drill {
         Ok(())
     }
 
-    fn missed_slots(&self, old: &Node, new: &Node, since_ms: u64) -> anyhow::Result<usize> {
+    pub(super) fn missed_slots(
+        &self,
+        old: &Node,
+        new: &Node,
+        since_ms: u64,
+    ) -> anyhow::Result<usize> {
         let missed = self
             .lab
             .cluster
@@ -194,18 +217,28 @@ impl Drill {
             name: "manual",
             missed_slots: missed,
             switch,
+            detected: None,
+            recovered: None,
         });
         Ok(secondary)
     }
 
     /// The primary restarts and reclaims its identity (the secondary
     /// exits), then the secondary restarts as a hot spare.
-    async fn restart_cycle(&mut self, mut secondary: Node) -> anyhow::Result<(Node, Node)> {
+    async fn restart_cycle(
+        &mut self,
+        mut secondary: Node,
+        suffix: &str,
+    ) -> anyhow::Result<(Node, Node)> {
         step("restart cycle: the primary restarts and reclaims its identity once caught up");
         let since = now_ms();
         let begun = Instant::now();
         let primary = self
-            .start_node("primary-restarted", &self.lab.primary_args(), Role::Voting)
+            .start_node(
+                &format!("primary-restarted{suffix}"),
+                &self.lab.primary_args(),
+                Role::Voting,
+            )
             .await?;
         let reason =
             expect_exit(&mut secondary.process, "the primary reclaimed the identity").await?;
@@ -217,10 +250,12 @@ impl Drill {
             name: "restart cycle",
             missed_slots: missed,
             switch: begun.elapsed(),
+            detected: None,
+            recovered: None,
         });
         let secondary = self
             .start_node(
-                "secondary-restarted",
+                &format!("secondary-restarted{suffix}"),
                 &self.lab.secondary_args(),
                 Role::HotSpare,
             )
@@ -232,53 +267,6 @@ impl Drill {
         Ok((primary, secondary))
     }
 
-    /// The primary hangs (SIGSTOP); monitoring runs `set-identity` on the
-    /// secondary; thawed, the primary finds itself fenced out.
-    async fn monitoring_failover(
-        &mut self,
-        mut primary: Node,
-        secondary: Node,
-    ) -> anyhow::Result<()> {
-        step("failover by monitoring: the primary hangs (SIGSTOP); monitoring runs set-identity on the secondary");
-        primary.process.pause()?;
-        let since = now_ms();
-        let begun = Instant::now();
-        let output = secondary
-            .process
-            .admin(&["set-identity", &self.identity_file])
-            .await?;
-        if !output.status.success() {
-            bail!(
-                "set-identity failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        let switch = begun.elapsed();
-        self.wait_for_votes(&secondary, 3).await?;
-        let missed = self.missed_slots(&primary, &secondary, since)?;
-        let thawed_at = now_ms();
-        primary.process.resume()?;
-        let reason =
-            expect_exit(&mut primary.process, "thawed, it finds itself fenced out").await?;
-        let late = self
-            .lab
-            .cluster
-            .accepted_votes(&primary.instance)?
-            .iter()
-            .filter(|v| v.ts_ms >= thawed_at)
-            .count();
-        println!(
-            "hung primary thawed and terminated ({reason}); votes it sent after the thaw: {late}"
-        );
-        self.failovers.push(Failover {
-            name: "monitoring",
-            missed_slots: missed,
-            switch,
-        });
-        self.wait_for_votes(&secondary, 3).await?;
-        Ok(())
-    }
-
     /// Stops the cluster, audits the trail, prints the table and the
     /// figures; returns whether the audit is clean.
     async fn audit(&mut self, started: Instant) -> anyhow::Result<bool> {
@@ -288,18 +276,7 @@ impl Drill {
             .context("cannot audit the trail")?;
         println!("{report}");
 
-        println!(
-            "\n{:<16} {:>12} {:>14}",
-            "failover", "command ms", "missed slots"
-        );
-        for f in &self.failovers {
-            println!(
-                "{:<16} {:>12.0} {:>14}",
-                f.name,
-                f.switch.as_secs_f64() * 1000.0,
-                f.missed_slots
-            );
-        }
+        print_table(&self.failovers);
         let max_missed = self
             .failovers
             .iter()
@@ -322,7 +299,7 @@ impl Drill {
 }
 
 /// Waits for `node` to exit with status 1; returns the reason it logged.
-async fn expect_exit(node: &mut ValidatorProcess, why: &str) -> anyhow::Result<String> {
+pub(super) async fn expect_exit(node: &mut ValidatorProcess, why: &str) -> anyhow::Result<String> {
     let status = node
         .wait_exit(WAIT)
         .await
@@ -333,4 +310,28 @@ async fn expect_exit(node: &mut ValidatorProcess, why: &str) -> anyhow::Result<S
     Ok(node
         .exit_reason()
         .unwrap_or_else(|| "(no reason logged)".to_string()))
+}
+
+/// The failovers: command time, and for the sentinel's the fault → detection
+/// and fault → first landed vote.
+fn print_table(failovers: &[Failover]) {
+    let ms = |d: Option<Duration>| {
+        d.map_or("-".to_string(), |d| {
+            format!("{:.0}", d.as_secs_f64() * 1000.0)
+        })
+    };
+    println!(
+        "\n{:<20} {:>12} {:>13} {:>13} {:>14}",
+        "failover", "command ms", "detection ms", "recovery ms", "missed slots"
+    );
+    for f in failovers {
+        println!(
+            "{:<20} {:>12.0} {:>13} {:>13} {:>14}",
+            f.name,
+            f.switch.as_secs_f64() * 1000.0,
+            ms(f.detected),
+            ms(f.recovered),
+            f.missed_slots
+        );
+    }
 }

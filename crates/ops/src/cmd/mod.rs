@@ -4,11 +4,14 @@ pub mod audit;
 pub mod bench;
 pub mod bench_cluster;
 pub mod bench_failover;
+pub mod bench_sentinel;
 pub mod bench_storage;
 pub mod certs;
 pub mod cluster;
 pub mod drill;
+pub mod drill_sentinel;
 pub mod etcd;
+pub mod sentinel;
 pub mod tower;
 
 /// The `towerlock-validator` binary: `explicit`, else the one next to this
