@@ -3,6 +3,12 @@
 //! Bank and block lines are absorbed as they come; votes are kept and judged in
 //! `finish`, once the whole fork tree is known, so a bank line written after a
 //! vote for it does not make the vote look unknown.
+//!
+//! Votes are judged by content in slot order, not in arrival order: the
+//! lockouts of a vote bind every vote for a higher slot, whenever either
+//! arrived. A vote delayed in the network, or sent late by a node thawed
+//! after a takeover, is an earlier state of the same tower and passes; two
+//! towers voting on different forks within a lockout fail in any order.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -190,7 +196,7 @@ impl Checker {
             accounts: BTreeMap::new(),
             violations: Vec::new(),
         };
-        for index in 0..self.votes.len() {
+        for index in slot_order(&self.votes) {
             judge.vote(index);
         }
         let Judge {
@@ -236,7 +242,19 @@ impl Checker {
     }
 }
 
-/// Judges votes one by one against everything the same account sent before.
+/// The votes' indices by the slot each votes for (its last lockout), ties
+/// in arrival order.
+fn slot_order(votes: &[PendingVote]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..votes.len()).collect();
+    order.sort_by_key(|&index| {
+        let last = votes[index].vote.lockouts.last().map(|&(slot, _)| slot);
+        (last, index)
+    });
+    order
+}
+
+/// Judges votes one by one against every vote of the same account for a
+/// lower slot.
 struct Judge<'a> {
     tree: &'a ForkTree,
     votes: &'a [PendingVote],
@@ -267,8 +285,10 @@ impl Judge<'_> {
             .or_default();
         if instance.accepted + instance.rejected == 0 {
             instance.first_ts_ms = vote.ts_ms;
+            instance.last_ts_ms = vote.ts_ms;
         }
-        instance.last_ts_ms = vote.ts_ms;
+        instance.first_ts_ms = instance.first_ts_ms.min(vote.ts_ms);
+        instance.last_ts_ms = instance.last_ts_ms.max(vote.ts_ms);
         if accepted {
             instance.accepted += 1;
             account.report.votes_accepted += 1;

@@ -425,3 +425,60 @@ fn malformed_line_is_named() {
     );
     assert!(err.to_string().contains("line 7"));
 }
+
+/// 0 ─ … ─ 10 ─ 11 ─ 12        (fork X)
+///           └─ 20             (fork Y)
+fn late_vote_tree() -> TrailBuilder {
+    let mut trail = TrailBuilder::new();
+    trail.chain(0, 1..=12).chain(10, [20]);
+    trail
+}
+
+/// A node frozen after storing its vote for 12 (before sending it) is
+/// taken over; the new holder, with that tower, switches to fork Y at 20
+/// once 11 and 12 expired; the thawed node then sends its vote for 12. That
+/// vote is an earlier state of the same tower, not a double vote: judged in
+/// slot order it passes (in arrival order it looked like "vote for 12 while
+/// 20 locked out").
+#[test]
+fn a_late_vote_of_an_earlier_state_of_the_same_tower_is_clean() {
+    let mut trail = late_vote_tree();
+    let mut tower = SimTower::new();
+    vote_each(&mut trail, &mut tower, "a", 1..=11);
+    tower.record_vote(12);
+    let stored_not_sent = tower.clone();
+    assert!(tower.can_vote(trail.tree(), 20), "12 and 11 expired by 20");
+    tower.record_vote(20);
+    trail.vote(ACCOUNT, "b", &tower);
+    trail.vote(ACCOUNT, "a", &stored_not_sent);
+    let report = check(&trail);
+    assert!(report.is_clean(), "{report}");
+}
+
+/// Two towers voting on different forks within a lockout fail, whichever
+/// vote arrives first.
+#[test]
+fn a_double_vote_fails_in_either_arrival_order() {
+    let build = |fenced_first: bool| {
+        let mut trail = late_vote_tree();
+        trail.chain(12, [13, 14, 15]);
+        let mut a = SimTower::new();
+        let mut b = SimTower::new();
+        b.record_vote(20);
+        if !fenced_first {
+            trail.vote(ACCOUNT, "b", &b);
+        }
+        vote_each(&mut trail, &mut a, "a", (1..=15).filter(|s| *s != 20));
+        if fenced_first {
+            trail.vote(ACCOUNT, "b", &b);
+        }
+        check(&trail)
+    };
+    for fenced_first in [true, false] {
+        let report = build(fenced_first);
+        assert!(
+            kinds(&report).contains(&ViolationKind::Lockout),
+            "arrival order {fenced_first}: {report}"
+        );
+    }
+}
