@@ -24,8 +24,10 @@
 mod cluster;
 mod error;
 pub mod etcd;
+mod etcd_cluster;
 mod lab;
 mod process;
+pub mod proxy;
 pub mod trail;
 mod validator;
 mod wait;
