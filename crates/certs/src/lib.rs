@@ -14,6 +14,11 @@
 //! | `etcd-key.pem`      | its private key                                   |
 //! | `validator.pem`     | the validators' client certificate (clientAuth)   |
 //! | `validator-key.pem` | its private key                                   |
+//! | `etcd-peer.pem`     | the members' peer certificate (server+clientAuth) |
+//! | `etcd-peer-key.pem` | its private key                                   |
+//!
+//! The first six are the seed's; the peer pair is what a multi-member etcd
+//! adds (`--peer-cert-file`, `--peer-key-file`, `--peer-client-cert-auth`).
 //!
 //! Private keys are written with mode 0600. Existing files are never
 //! overwritten unless asked ([`CertOptions::force`]); a refused write writes
@@ -60,6 +65,14 @@ pub const SEED_FILES: [&str; 6] = [
     CLIENT_CERT_FILE,
     CLIENT_KEY_FILE,
 ];
+
+/// File name of the etcd members' peer certificate (not in the seed: a
+/// multi-member etcd needs it for `--peer-cert-file`).
+pub const PEER_CERT_FILE: &str = "etcd-peer.pem";
+/// File name of the peer certificate's private key.
+pub const PEER_KEY_FILE: &str = "etcd-peer-key.pem";
+/// The peer files [`SeedCerts::write`] writes after the seed's.
+pub const PEER_FILES: [&str; 2] = [PEER_CERT_FILE, PEER_KEY_FILE];
 
 /// The seed's hosts: etcd on the local machine.
 pub const DEFAULT_HOSTS: [&str; 2] = ["localhost", "127.0.0.1"];
@@ -121,6 +134,9 @@ pub struct CertOptions {
     /// Host names and IP addresses by which clients reach etcd; each becomes a
     /// subject alternative name of the server certificate.
     pub hosts: Vec<String>,
+    /// Hosts by which etcd members reach each other (the peer
+    /// certificate's SANs); `None`: the same as `hosts`.
+    pub peer_hosts: Option<Vec<String>>,
     /// Validity of every certificate, in days from now.
     pub days: u32,
     /// Overwrite existing files.
@@ -131,6 +147,7 @@ impl Default for CertOptions {
     fn default() -> Self {
         Self {
             hosts: DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
+            peer_hosts: None,
             days: DEFAULT_DAYS,
             force: false,
         }
@@ -202,6 +219,14 @@ impl SeedCertPaths {
     pub fn client_key(&self) -> PathBuf {
         self.dir.join(CLIENT_KEY_FILE)
     }
+    /// `etcd-peer.pem`.
+    pub fn peer_cert(&self) -> PathBuf {
+        self.dir.join(PEER_CERT_FILE)
+    }
+    /// `etcd-peer-key.pem`.
+    pub fn peer_key(&self) -> PathBuf {
+        self.dir.join(PEER_KEY_FILE)
+    }
     /// All six paths, in [`SEED_FILES`] order.
     pub fn all(&self) -> Vec<PathBuf> {
         SEED_FILES.iter().map(|f| self.dir.join(f)).collect()
@@ -235,6 +260,9 @@ pub struct SeedCerts {
     pub server: CertifiedKeyPem,
     /// The validators' client certificate (CN `validator`, clientAuth).
     pub client: CertifiedKeyPem,
+    /// The etcd members' peer certificate (CN `etcd-peer`, serverAuth and
+    /// clientAuth, the members' hosts as SANs).
+    pub peer: CertifiedKeyPem,
 }
 
 impl SeedCerts {
@@ -244,20 +272,40 @@ impl SeedCerts {
     }
 
     /// Like [`SeedCerts::generate`] with a validity for each certificate
-    /// (e.g. only the server's expired).
+    /// (e.g. only the server's expired). The peer certificate carries the
+    /// same hosts as the server's.
     pub fn generate_with(
         hosts: &[String],
         ca_validity: Validity,
         server_validity: Validity,
         client_validity: Validity,
     ) -> Result<Self, CertError> {
-        if hosts.is_empty() {
+        let validities = [ca_validity, server_validity, client_validity];
+        Self::generate_full(hosts, hosts, validities)
+    }
+
+    /// Like [`SeedCerts::generate`], for an etcd cluster whose members
+    /// reach each other at `peer_hosts` (each a SAN of the peer
+    /// certificate).
+    pub fn generate_for_members(
+        hosts: &[String],
+        peer_hosts: &[String],
+        validity: Validity,
+    ) -> Result<Self, CertError> {
+        Self::generate_full(hosts, peer_hosts, [validity; 3])
+    }
+
+    /// `validities`: CA, server, client (the peer's is the server's).
+    fn generate_full(
+        hosts: &[String],
+        peer_hosts: &[String],
+        [ca_validity, server_validity, client_validity]: [Validity; 3],
+    ) -> Result<Self, CertError> {
+        if hosts.is_empty() || peer_hosts.is_empty() {
             return Err(CertError::NoHosts);
         }
-        let sans = hosts
-            .iter()
-            .map(|host| san(host))
-            .collect::<Result<Vec<_>, _>>()?;
+        let sans = |hosts: &[String]| hosts.iter().map(|h| san(h)).collect::<Result<Vec<_>, _>>();
+        let (server_sans, peer_sans) = (sans(hosts)?, sans(peer_hosts)?);
 
         let ca_key = new_key("CA key")?;
         let mut ca_params = base_params("etcd-ca", ca_validity);
@@ -273,58 +321,44 @@ impl SeedCerts {
                 what: "CA certificate",
                 source,
             })?;
-        let ca_pem = CertifiedKeyPem {
+        let ca = CertifiedKeyPem {
             cert_pem: ca_cert.pem(),
             key_pem: ca_key.serialize_pem(),
         };
         let issuer = Issuer::new(ca_params, ca_key);
-
-        let server_key = new_key("server key")?;
-        let mut server_params = base_params("etcd", server_validity);
-        server_params.subject_alt_names = sans;
-        server_params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        server_params.use_authority_key_identifier_extension = true;
-        let server_cert = server_params
-            .signed_by(&server_key, &issuer)
-            .map_err(|source| CertError::Generate {
-                what: "server certificate",
-                source,
-            })?;
-
-        let client_key = new_key("client key")?;
-        let mut client_params = base_params("validator", client_validity);
-        client_params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        client_params.use_authority_key_identifier_extension = true;
-        let client_cert = client_params
-            .signed_by(&client_key, &issuer)
-            .map_err(|source| CertError::Generate {
-                what: "client certificate",
-                source,
-            })?;
-
+        use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+        let leaf = |what, cn, sans, validity, usages| {
+            leaf(&issuer, what, base_params(cn, validity), sans, usages)
+        };
         Ok(Self {
-            ca: ca_pem,
-            server: CertifiedKeyPem {
-                cert_pem: server_cert.pem(),
-                key_pem: server_key.serialize_pem(),
-            },
-            client: CertifiedKeyPem {
-                cert_pem: client_cert.pem(),
-                key_pem: client_key.serialize_pem(),
-            },
+            ca,
+            server: leaf(
+                "server certificate",
+                "etcd",
+                server_sans,
+                server_validity,
+                vec![ServerAuth],
+            )?,
+            client: leaf(
+                "client certificate",
+                "validator",
+                vec![],
+                client_validity,
+                vec![ClientAuth],
+            )?,
+            peer: leaf(
+                "peer certificate",
+                "etcd-peer",
+                peer_sans,
+                server_validity,
+                vec![ServerAuth, ClientAuth],
+            )?,
         })
     }
 
-    /// Writes the six files into `dir` (created if missing). Without `force`,
-    /// refuses when any of them exists, and then writes nothing.
+    /// Writes the six seed files and the two peer files into `dir`
+    /// (created if missing). Without `force`, refuses when any of them
+    /// exists, and then writes nothing.
     pub fn write(&self, dir: &Path, force: bool) -> Result<SeedCertPaths, CertError> {
         fs::create_dir_all(dir).map_err(|source| CertError::Io {
             path: dir.to_path_buf(),
@@ -333,6 +367,7 @@ impl SeedCerts {
         if !force {
             let existing: Vec<String> = SEED_FILES
                 .iter()
+                .chain(&PEER_FILES)
                 .filter(|f| dir.join(f).symlink_metadata().is_ok())
                 .map(|f| f.to_string())
                 .collect();
@@ -343,13 +378,15 @@ impl SeedCerts {
                 });
             }
         }
-        let contents: [(&str, &str, bool); 6] = [
+        let contents: [(&str, &str, bool); 8] = [
             (CA_CERT_FILE, &self.ca.cert_pem, false),
             (CA_KEY_FILE, &self.ca.key_pem, true),
             (SERVER_CERT_FILE, &self.server.cert_pem, false),
             (SERVER_KEY_FILE, &self.server.key_pem, true),
             (CLIENT_CERT_FILE, &self.client.cert_pem, false),
             (CLIENT_KEY_FILE, &self.client.key_pem, true),
+            (PEER_CERT_FILE, &self.peer.cert_pem, false),
+            (PEER_KEY_FILE, &self.peer.key_pem, true),
         ];
         for (name, pem, secret) in contents {
             write_file(&dir.join(name), pem, secret)?;
@@ -364,7 +401,9 @@ pub fn write_seed_certs(dir: &Path, options: &CertOptions) -> Result<SeedCertPat
     if options.days == 0 {
         return Err(CertError::InvalidDays { days: 0 });
     }
-    SeedCerts::generate(&options.hosts, Validity::days(options.days))?.write(dir, options.force)
+    let peer_hosts = options.peer_hosts.as_ref().unwrap_or(&options.hosts);
+    SeedCerts::generate_for_members(&options.hosts, peer_hosts, Validity::days(options.days))?
+        .write(dir, options.force)
 }
 
 /// Like [`write_seed_certs`] with an explicit validity (e.g.
@@ -375,6 +414,31 @@ pub fn write_seed_certs_with(
     validity: Validity,
 ) -> Result<SeedCertPaths, CertError> {
     SeedCerts::generate(hosts, validity)?.write(dir, true)
+}
+
+/// A certificate signed by `issuer` for `sans` with `usages`.
+fn leaf(
+    issuer: &Issuer<'_, KeyPair>,
+    what: &'static str,
+    mut params: CertificateParams,
+    sans: Vec<SanType>,
+    usages: Vec<ExtendedKeyUsagePurpose>,
+) -> Result<CertifiedKeyPem, CertError> {
+    let key = new_key(what)?;
+    params.subject_alt_names = sans;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = usages;
+    params.use_authority_key_identifier_extension = true;
+    let cert = params
+        .signed_by(&key, issuer)
+        .map_err(|source| CertError::Generate { what, source })?;
+    Ok(CertifiedKeyPem {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 fn new_key(what: &'static str) -> Result<KeyPair, CertError> {
@@ -529,6 +593,23 @@ mod tests {
             Err(CertError::InvalidDays { days: 0 })
         ));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn writes_a_peer_certificate_for_the_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = CertOptions {
+            peer_hosts: Some(vec!["10.0.0.1".into(), "etcd-2.example".into()]),
+            ..CertOptions::default()
+        };
+        let paths = write_seed_certs(dir.path(), &options).unwrap();
+        let peer = fs::read_to_string(paths.peer_cert()).unwrap();
+        assert!(peer.contains("BEGIN CERTIFICATE"));
+        assert!(fs::read_to_string(paths.server_cert()).unwrap() != peer);
+        #[cfg(unix)]
+        assert_eq!(mode(&paths.peer_key()), 0o600);
+        let err = write_seed_certs(dir.path(), &options).unwrap_err();
+        assert!(matches!(err, CertError::AlreadyExists { files, .. } if files.len() == 8));
     }
 
     #[test]

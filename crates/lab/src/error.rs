@@ -89,6 +89,14 @@ pub enum LabError {
         /// How long.
         waited: Duration,
     },
+    /// A fault proxy could not listen on loopback.
+    #[error("cannot start the fault proxy for {link}: {source}")]
+    Proxy {
+        /// The link's name.
+        link: String,
+        /// The reason.
+        source: std::io::Error,
+    },
     /// A file or process operation failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {

@@ -468,7 +468,7 @@ pub fn free_ports<const N: usize>() -> Result<[u16; N], LabError> {
 }
 
 /// GET /health on the metrics listener: Ok(true) when etcd says healthy.
-async fn health(port: u16) -> Result<bool, String> {
+pub(crate) async fn health(port: u16) -> Result<bool, String> {
     let attempt = async {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         stream

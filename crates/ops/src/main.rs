@@ -24,6 +24,9 @@ enum Command {
     /// Run the seed's failover story on this machine (etcd with TLS, a local
     /// cluster, primary and secondary validators) and audit every vote.
     Drill(cmd::drill::DrillArgs),
+    /// Run the whole system under random faults (kills, pauses, partitions,
+    /// etcd member loss, racing set-identity) and audit every vote.
+    Chaos(cmd::chaos::ChaosArgs),
     /// Inspect, export and import saved towers (agave's file format, or etcd).
     Tower(cmd::tower::TowerCmd),
     /// Make the TLS certificates that etcd and the validators use.
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Drill(cmd) => cmd.run().await,
+            Command::Chaos(cmd) => cmd.run().await,
             Command::Tower(cmd) => cmd.run().await,
             Command::Certs(cmd) => cmd.run().await,
             Command::Etcd(cmd) => cmd.run().await,

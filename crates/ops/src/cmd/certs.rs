@@ -36,6 +36,12 @@ struct InitArgs {
     )]
     hosts: Vec<String>,
 
+    /// Host names and IP addresses by which the members of a multi-member
+    /// etcd reach each other (comma separated); each goes into the peer
+    /// certificate (etcd-peer.pem) [default: the --hosts].
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    peer_hosts: Option<Vec<String>>,
+
     /// Validity of the certificates, in days.
     #[arg(long, value_name = "N", default_value_t = towerlock_certs::DEFAULT_DAYS,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -61,8 +67,16 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .collect();
+    let peer_hosts = args.peer_hosts.as_ref().map(|peers| {
+        peers
+            .iter()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect::<Vec<_>>()
+    });
     let options = CertOptions {
         hosts: hosts.clone(),
+        peer_hosts: peer_hosts.clone(),
         days: args.days,
         force: args.force,
     };
@@ -70,7 +84,27 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let paths = towerlock_certs::write_seed_certs(&args.dir, &options)
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     print!("{}", report(&paths, &hosts, args.days));
+    print!(
+        "{}",
+        peer_report(&paths, peer_hosts.as_deref().unwrap_or(&hosts))
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The peer pair, for an etcd of several members.
+fn peer_report(paths: &SeedCertPaths, peer_hosts: &[String]) -> String {
+    format!(
+        "
+For an etcd of several members: {}, {}  the members' peer certificate and key          (0600), valid for {}; add to each member
+            --peer-cert-file={} --peer-key-file={} --peer-client-cert-auth --peer-trusted-ca-file={}
+",
+        shown(&paths.peer_cert()),
+        shown(&paths.peer_key()),
+        peer_hosts.join(", "),
+        shown(&paths.peer_cert()),
+        shown(&paths.peer_key()),
+        shown(&paths.ca_cert()),
+    )
 }
 
 fn report(paths: &SeedCertPaths, hosts: &[String], days: u32) -> String {

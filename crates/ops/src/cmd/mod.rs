@@ -7,6 +7,7 @@ pub mod bench_failover;
 pub mod bench_sentinel;
 pub mod bench_storage;
 pub mod certs;
+pub mod chaos;
 pub mod cluster;
 pub mod drill;
 pub mod drill_sentinel;
