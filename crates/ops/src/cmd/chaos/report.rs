@@ -106,6 +106,6 @@ fn end_vote(end_ms: u64) -> VoteEvent {
         lockouts: Vec::new(),
         root: None,
         hash: String::new(),
-        result: String::new(),
+        result: towerlock_audit::VoteResult::Rejected(String::new()),
     }
 }
