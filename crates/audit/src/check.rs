@@ -48,7 +48,7 @@ pub struct Checker {
     tree: ForkTree,
     bank_versions: BTreeMap<u64, SlotVersions>,
     block_versions: BTreeMap<u64, SlotVersions>,
-    votes: Vec<PendingVote>,
+    votes: Vec<TrailVote>,
 }
 
 /// Every distinct block seen for one slot.
@@ -93,14 +93,14 @@ impl SlotVersions {
 }
 
 #[derive(Debug)]
-struct PendingVote {
+struct TrailVote {
     line: usize,
     /// The highest bank slot listed before this vote: its landing slot, roughly.
     newest_bank: Option<u64>,
     vote: VoteEvent,
 }
 
-impl PendingVote {
+impl TrailVote {
     fn reference(&self) -> VoteRef {
         VoteRef {
             line: self.line,
@@ -175,7 +175,7 @@ impl Checker {
                 versions.add(&block.hash, &block.instance);
                 versions.flagged |= block.duplicate;
             }
-            Event::Vote(vote) => self.votes.push(PendingVote {
+            Event::Vote(vote) => self.votes.push(TrailVote {
                 line,
                 newest_bank: self.highest_bank_slot,
                 vote,
@@ -244,7 +244,7 @@ impl Checker {
 
 /// The votes' indices by the slot each votes for (its last lockout), ties
 /// in arrival order.
-fn slot_order(votes: &[PendingVote]) -> Vec<usize> {
+fn slot_order(votes: &[TrailVote]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..votes.len()).collect();
     order.sort_by_key(|&index| {
         let last = votes[index].vote.lockouts.last().map(|&(slot, _)| slot);
@@ -257,7 +257,7 @@ fn slot_order(votes: &[PendingVote]) -> Vec<usize> {
 /// lower slot.
 struct Judge<'a> {
     tree: &'a ForkTree,
-    votes: &'a [PendingVote],
+    votes: &'a [TrailVote],
     accounts: BTreeMap<String, Account>,
     violations: Vec<Violation>,
 }
@@ -324,7 +324,7 @@ impl Judge<'_> {
 /// Every violation `votes[index]` commits against the account's earlier votes.
 fn judge_vote(
     tree: &ForkTree,
-    votes: &[PendingVote],
+    votes: &[TrailVote],
     account: &mut Account,
     index: usize,
     last: u64,
@@ -340,11 +340,7 @@ fn judge_vote(
 }
 
 /// Slots the fork tree does not know: each reported once per account.
-fn unknown_slot(
-    tree: &ForkTree,
-    pending: &PendingVote,
-    account: &mut Account,
-) -> Option<Violation> {
+fn unknown_slot(tree: &ForkTree, pending: &TrailVote, account: &mut Account) -> Option<Violation> {
     let unknown: Vec<u64> = pending
         .slots()
         .filter(|&slot| !tree.contains(slot))
@@ -361,7 +357,7 @@ fn unknown_slot(
 /// that put it on another fork.
 fn equivocation(
     tree: &ForkTree,
-    votes: &[PendingVote],
+    votes: &[TrailVote],
     account: &Account,
     index: usize,
     last: u64,
@@ -393,7 +389,7 @@ fn equivocation(
 /// conflict, the vote's own lockouts must all lie on its fork.
 fn lockout(
     tree: &ForkTree,
-    votes: &[PendingVote],
+    votes: &[TrailVote],
     account: &Account,
     index: usize,
     last: u64,
@@ -443,7 +439,7 @@ fn lockout(
 /// The vote must descend from the account's root and keep it.
 fn root(
     tree: &ForkTree,
-    votes: &[PendingVote],
+    votes: &[TrailVote],
     account: &Account,
     index: usize,
     last: u64,
@@ -496,7 +492,7 @@ fn signed_by_the_voter(result: &VoteResult) -> bool {
 /// the safety checks, and (when it `landed`) the liveness figures.
 fn record_vote(
     tree: &ForkTree,
-    votes: &[PendingVote],
+    votes: &[TrailVote],
     account: &mut Account,
     index: usize,
     last: u64,
@@ -520,7 +516,7 @@ fn record_vote(
     record_root(tree, account, vote, index);
 }
 
-fn record_liveness(votes: &[PendingVote], account: &mut Account, index: usize, last: u64) {
+fn record_liveness(votes: &[TrailVote], account: &mut Account, index: usize, last: u64) {
     let pending = &votes[index];
     let vote = &pending.vote;
     let report = &mut account.report;

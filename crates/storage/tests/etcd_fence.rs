@@ -109,10 +109,9 @@ async fn racing_instances_leave_one_linear_history() {
         let keypair = keypair.clone();
         let log = log.clone();
         racers.push(tokio::spawn(async move {
-            let mut takeovers = 0;
             for _round in 0..15 {
+                // Every takeover succeeds (a refused one would panic here).
                 let taken = storage.takeover(&keypair.pubkey()).await.unwrap();
-                takeovers += 1;
                 // Continue from whatever tower was there: the protocol's
                 // promise is that it is the latest one.
                 let mut tower = taken
@@ -131,11 +130,10 @@ async fn racing_instances_leave_one_linear_history() {
                     tokio::task::yield_now().await;
                 }
             }
-            takeovers
         }));
     }
     for racer in racers {
-        assert_eq!(racer.await.unwrap(), 15);
+        racer.await.unwrap();
     }
     let mut stores = log.lock().unwrap().clone();
     stores.sort();

@@ -8,17 +8,21 @@
 //! - [`forks`]: the banks replayed so far, as a fork tree;
 //! - [`schedule`]: the identity's leader slots;
 //! - [`vote`]: persist-before-send in types;
-//! - [`driver`]: carries out the machine's actions (storage, cluster);
+//! - [`driver`]: pumps events into the machine; [`executor`] carries out
+//!   its actions (storage, cluster), `streams` and `startup` the cluster IO;
 //! - [`handle`]: the admin RPC's view of the node;
 //! - [`rpc`]: the node's own JSON-RPC.
 
 pub mod decide;
 pub mod driver;
+pub mod executor;
 pub mod forks;
 pub mod handle;
 pub mod machine;
 pub mod rpc;
 pub mod schedule;
+mod startup;
+mod streams;
 pub mod vote;
 
 pub use driver::{run, AdminRequest, NodeConfig, Published};

@@ -202,7 +202,7 @@ impl Harness {
             }),
             Action::CheckTower { op, identity } => Some(Event::TowerChecked {
                 op,
-                result: crate::node::driver::stored_last_vote(
+                result: crate::node::executor::stored_last_vote(
                     self.runtime.block_on(storage.load_unfenced(&identity)),
                 ),
             }),

@@ -1,0 +1,171 @@
+//! Carries out the node machine's actions — storage, the cluster, admin
+//! replies — and turns each answer into the event the machine waits for.
+
+use std::{collections::HashMap, sync::Arc, time::Instant};
+
+use tokio::sync::{oneshot, watch};
+use towerlock_storage::{StorageError, TowerStorage};
+use towerlock_tower::{SavedTower, Slot};
+use towerlock_wire::client::RpcClient;
+
+use super::{
+    driver::{bounded, now, Published},
+    machine::{Action, Event, NodeExit, NodeMachine, RequestId},
+    schedule::LeaderSchedule,
+    streams::Streams,
+};
+use crate::{admin::AdminError, metrics::Metrics};
+
+/// Carries out actions.
+pub(super) struct Executor {
+    pub(super) storage: Arc<dyn TowerStorage>,
+    pub(super) rpc: RpcClient,
+    pub(super) streams: Streams,
+    pub(super) instance: String,
+    pub(super) replies: HashMap<RequestId, oneshot::Sender<Result<(), AdminError>>>,
+    pub(super) next_request: u64,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) published: watch::Sender<Published>,
+}
+
+impl Executor {
+    /// Carries out every action the machine has, feeding answers back;
+    /// returns how the node ends once the machine says so.
+    pub(super) async fn drain(
+        &mut self,
+        machine: &mut NodeMachine,
+    ) -> Option<Result<(), NodeExit>> {
+        while let Some(action) = machine.poll_action() {
+            match action {
+                Action::Exit(result) => {
+                    self.publish(machine);
+                    return Some(result);
+                }
+                // An operator who got an answer sees the status it left.
+                Action::Reply { .. } => self.publish(machine),
+                _ => {}
+            }
+            if let Some(event) = self.execute(action).await {
+                machine.handle(now(), event);
+            }
+        }
+        None
+    }
+
+    async fn execute(&mut self, action: Action) -> Option<Event> {
+        let storage = self.storage.clone();
+        match action {
+            Action::TakeOver { op, identity } => Some(Event::TakenOver {
+                op,
+                result: storage.takeover(&identity).await,
+            }),
+            Action::CheckTower { op, identity } => Some(Event::TowerChecked {
+                op,
+                result: stored_last_vote(storage.load_unfenced(&identity).await),
+            }),
+            Action::Renew { op, token } => Some(Event::Renewed {
+                op,
+                result: storage.renew(&token).await,
+            }),
+            Action::Store { op, token, tower } => {
+                let started = Instant::now();
+                let result = storage.store(&token, &tower).await;
+                let elapsed = started.elapsed();
+                if result.is_ok() {
+                    self.metrics.observe_store(elapsed);
+                }
+                Some(Event::Stored {
+                    op,
+                    result,
+                    elapsed,
+                })
+            }
+            Action::FenceLeaderSlot { op, token, slot } => Some(Event::LeaderFenced {
+                op,
+                result: storage.fence_leader_slot(&token, slot).await,
+            }),
+            action => self.execute_network(action).await,
+        }
+    }
+
+    async fn execute_network(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::SendVote { slot, transaction } => {
+                let sent = self
+                    .rpc
+                    .send_transaction(&transaction, Some(&self.instance), false);
+                let accepted = warn_on_error(bounded("sendTransaction", sent).await);
+                Some(Event::VoteSent { slot, accepted })
+            }
+            Action::SubmitBlock(block) => {
+                let submitted = bounded("submitBlock", self.rpc.submit_block(&block)).await;
+                let accepted = warn_on_error(submitted);
+                Some(Event::BlockSubmitted {
+                    slot: block.slot,
+                    accepted,
+                })
+            }
+            Action::FetchLeaderSchedule { identity, slot } => Some(Event::LeaderSchedule(
+                bounded(
+                    "leader schedule",
+                    LeaderSchedule::fetch(&self.rpc, identity, slot),
+                )
+                .await,
+            )),
+            Action::PublishContact(contact) => {
+                let published = self.rpc.publish_contact_info(&contact);
+                warn_on_error(bounded("publishContactInfo", published).await);
+                None
+            }
+            Action::Reopen(stream) => self
+                .streams
+                .reopen(stream)
+                .await
+                .err()
+                .map(|reason| Event::ClusterLost { reason }),
+            Action::Reply { request, result } => {
+                if let Some(reply) = self.replies.remove(&request) {
+                    let _ = reply.send(result);
+                }
+                None
+            }
+            _ => unreachable!("storage actions and exits are handled by the caller"),
+        }
+    }
+
+    pub(super) fn publish(&self, machine: &NodeMachine) {
+        let status = machine.status();
+        self.metrics.set_status(&status);
+        self.published.send_replace(Published {
+            status,
+            contact: Some(machine.contact_info(now())),
+            caught_up: machine.is_running(),
+        });
+    }
+
+    pub(super) fn register(&mut self, reply: oneshot::Sender<Result<(), AdminError>>) -> RequestId {
+        self.next_request += 1;
+        let request = RequestId(self.next_request);
+        self.replies.insert(request, reply);
+        request
+    }
+}
+
+/// A tower check's answer: `None` when no tower is stored, else its last
+/// vote.
+pub fn stored_last_vote(
+    loaded: Result<SavedTower, StorageError>,
+) -> Result<Option<Option<Slot>>, StorageError> {
+    match loaded {
+        Ok(saved) => Ok(Some(saved.tower().last_voted_slot())),
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+fn warn_on_error<T>(result: Result<T, String>) -> bool {
+    if let Err(err) = &result {
+        tracing::warn!(error = %err, "not accepted");
+    }
+    result.is_ok()
+}
