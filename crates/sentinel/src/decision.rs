@@ -354,14 +354,19 @@ impl Detector {
         }
     }
 
-    /// Bad checks needed: doubled while the active node says it is healthy.
+    /// Bad checks needed: doubled while the active node says it is
+    /// healthy, and doubled again while its stored tower still advances (it
+    /// is alive and voting: its votes may only be late, or it is cut off
+    /// from the cluster — worth a failover, on more evidence).
     fn needed(&self, obs: &Observation) -> u32 {
-        let base = self.params.failures.max(1);
+        let mut needed = self.params.failures.max(1);
         if obs.primary_health == Some(Health::Ok) {
-            base.saturating_mul(2)
-        } else {
-            base
+            needed = needed.saturating_mul(2);
         }
+        if self.tower_advancing {
+            needed = needed.saturating_mul(2);
+        }
+        needed
     }
 
     fn veto(&self, obs: &Observation, slot: u64) -> Option<Veto> {

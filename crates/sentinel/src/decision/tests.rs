@@ -284,7 +284,7 @@ fn an_unreadable_cluster_is_blind_and_never_promotes() {
 #[test]
 fn a_tower_that_still_advances_is_reported() {
     let mut d = Detector::new(Params::default());
-    let decisions = run(&mut d, 14, Some(109), |o| {
+    let decisions = run(&mut d, 20, Some(109), |o| {
         o.fence = Some(FenceView {
             holder: Some("primary".into()),
             tower_last_vote: o.cluster_slot.map(|s| s - 1),
@@ -294,6 +294,16 @@ fn a_tower_that_still_advances_is_reported() {
         panic!("expected a promotion")
     };
     assert!(detection.tower_advancing);
+    // A node still storing its tower is alive: twice the evidence before a
+    // promotion (votes only late, or the node cut off from the cluster).
+    let promoted_at = first_promote(&decisions).unwrap();
+    let mut plain = Detector::new(Params::default());
+    let without = first_promote(&run(&mut plain, 14, Some(109), |_| {})).unwrap();
+    assert_eq!(
+        promoted_at - without,
+        DEFAULT_FAILURES as usize,
+        "{decisions:?}"
+    );
 }
 
 /// A generated run: banks about one slot apart (0–60 ms late), the vote of

@@ -65,6 +65,27 @@ pub enum KeypairFileError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The path names a symbolic link: the file itself must be named, so
+    /// that what is checked is what is read.
+    #[error("keypair file {} is a symbolic link; name the file it points to", path.display())]
+    Symlink {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The path is not a regular file (a directory, a FIFO, a device).
+    #[error("keypair file {} is not a regular file", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is far larger than any keypair file.
+    #[error("keypair file {} is {len} bytes; a keypair file is under {MAX_KEYPAIR_FILE_LEN} bytes", path.display())]
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+    },
     /// The file's content is not a keypair.
     #[error("keypair file {}: {source}", path.display())]
     Invalid {
@@ -130,20 +151,49 @@ impl Drop for KeypairBytes {
     }
 }
 
+/// Longest keypair file accepted (solana-keygen writes about 230 bytes).
+pub const MAX_KEYPAIR_FILE_LEN: u64 = 4096;
+
 /// Reads a solana-keygen JSON keypair file.
 ///
-/// Unless `allow_insecure` is set, a file whose mode grants any access to
-/// group or others is refused: whoever can read it can vote or produce blocks
-/// as that identity.
+/// The file is opened once, without following a symbolic link and without
+/// blocking on a FIFO; what is checked (a regular file, its size, its mode)
+/// is what is read. Unless `allow_insecure` is set, a file whose mode grants
+/// any access to group or others is refused: whoever can read it can vote or
+/// produce blocks as that identity. Blocking IO: async callers run it with
+/// `spawn_blocking`.
 pub fn read_keypair_file(
     path: &Path,
     allow_insecure: bool,
 ) -> Result<KeypairBytes, KeypairFileError> {
-    let read_error = |source| KeypairFileError::Read {
-        path: path.to_path_buf(),
-        source,
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file_error = |source: io::Error| match source.raw_os_error() {
+        Some(libc_eloop) if libc_eloop == ELOOP => KeypairFileError::Symlink {
+            path: path.to_path_buf(),
+        },
+        _ => KeypairFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
     };
-    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW | O_NONBLOCK)
+        .open(path)
+        .map_err(file_error)?;
+    let metadata = file.metadata().map_err(file_error)?;
+    if !metadata.is_file() {
+        return Err(KeypairFileError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    if metadata.len() > MAX_KEYPAIR_FILE_LEN {
+        return Err(KeypairFileError::TooLarge {
+            path: path.to_path_buf(),
+            len: metadata.len(),
+        });
+    }
     let mode = metadata.permissions().mode() & 0o7777;
     if !allow_insecure && mode & 0o077 != 0 {
         return Err(KeypairFileError::Insecure {
@@ -151,12 +201,20 @@ pub fn read_keypair_file(
             mode,
         });
     }
-    let text = std::fs::read_to_string(path).map_err(read_error)?;
+    let mut text = String::new();
+    file.take(MAX_KEYPAIR_FILE_LEN)
+        .read_to_string(&mut text)
+        .map_err(file_error)?;
     KeypairBytes::from_json(&text).map_err(|source| KeypairFileError::Invalid {
         path: path.to_path_buf(),
         source,
     })
 }
+
+// Linux's values (the validator runs on Linux).
+const O_NOFOLLOW: i32 = 0o400000;
+const O_NONBLOCK: i32 = 0o4000;
+const ELOOP: i32 = 40;
 
 /// Writes `keypair` as solana-keygen JSON with mode 0600 (as solana-keygen does).
 pub fn write_keypair_file(keypair: &Keypair, path: &Path) -> io::Result<()> {
@@ -190,6 +248,53 @@ mod tests {
             format!("{parsed:?}"),
             format!("KeypairBytes({})", keypair.pubkey())
         );
+    }
+
+    #[test]
+    fn keypair_files_are_read_once_as_regular_files_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let keypair = Keypair::new();
+        let path = dir.path().join("id.json");
+        write_keypair_file(&keypair, &path).unwrap();
+        assert_eq!(
+            read_keypair_file(&path, false).unwrap().pubkey(),
+            keypair.pubkey()
+        );
+
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let err = read_keypair_file(&link, false).unwrap_err();
+        assert!(matches!(err, KeypairFileError::Symlink { .. }), "{err}");
+
+        let err = read_keypair_file(dir.path(), false).unwrap_err();
+        assert!(matches!(err, KeypairFileError::NotRegular { .. }), "{err}");
+
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, vec![b' '; 10_000]).unwrap();
+        std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = read_keypair_file(&big, false).unwrap_err();
+        assert!(
+            matches!(err, KeypairFileError::TooLarge { len: 10_000, .. }),
+            "{err}"
+        );
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_keypair_file(&path, false).unwrap_err();
+        assert!(
+            matches!(err, KeypairFileError::Insecure { mode: 0o644, .. }),
+            "{err}"
+        );
+        assert!(read_keypair_file(&path, true).is_ok());
+
+        // A FIFO does not block the reader: it is refused as not regular.
+        let fifo = dir.path().join("fifo.json");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = read_keypair_file(&fifo, false).unwrap_err();
+        assert!(matches!(err, KeypairFileError::NotRegular { .. }), "{err}");
     }
 
     #[test]

@@ -345,7 +345,17 @@ async fn execute(request: AdminRequest, context: &Context) -> Result<Value, Admi
         serde_json::to_value(value).map_err(|err| AdminError::Failed(err.to_string()))
     }
     let handler = &*context.handler;
-    let read_keypair = |path: &Path| read_keypair_file(path, context.allow_insecure_keypair_files);
+    let allow_insecure = context.allow_insecure_keypair_files;
+    // File reads are blocking: off the async workers.
+    let read_keypair = |path: &Path| {
+        let path = path.to_path_buf();
+        async move {
+            tokio::task::spawn_blocking(move || read_keypair_file(&path, allow_insecure))
+                .await
+                .map_err(|err| AdminError::Failed(format!("reading the keypair file: {err}")))?
+                .map_err(AdminError::from)
+        }
+    };
     Ok(match request {
         AdminRequest::Exit => to_value(handler.exit().await?)?,
         AdminRequest::Pid => to_value(handler.pid())?,
@@ -357,7 +367,7 @@ async fn execute(request: AdminRequest, context: &Context) -> Result<Value, Admi
             keypair_path,
             require_tower,
         } => {
-            let keypair = read_keypair(&keypair_path)?;
+            let keypair = read_keypair(&keypair_path).await?;
             to_value(
                 handler
                     .set_identity(keypair.keypair(), require_tower)
@@ -373,7 +383,7 @@ async fn execute(request: AdminRequest, context: &Context) -> Result<Value, Admi
                 .await?,
         )?,
         AdminRequest::AddAuthorizedVoter { keypair_path } => {
-            let keypair = read_keypair(&keypair_path)?;
+            let keypair = read_keypair(&keypair_path).await?;
             to_value(handler.add_authorized_voter(keypair.keypair()).await?)?
         }
         AdminRequest::AddAuthorizedVoterFromBytes { keypair } => {
