@@ -263,14 +263,24 @@ fn read_tower(dir: &Path, identity: &Pubkey) -> Result<Option<SavedTower>, Stora
     Ok(None)
 }
 
+/// Writes `bytes` as the tower file of `identity` in `dir`, durably: to a
+/// temporary file of a name no other writer uses, fsynced, renamed into
+/// place, the directory fsynced. A failure leaves the old file whole.
+pub fn write_tower_file(dir: &Path, identity: &Pubkey, bytes: &[u8]) -> Result<(), StorageError> {
+    write_tower(dir, identity, bytes, true)
+}
+
 fn write_tower(
     dir: &Path,
     identity: &Pubkey,
     bytes: &[u8],
     fsync: bool,
 ) -> Result<(), StorageError> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let path = dir.join(tower_file_name(identity));
-    let new_path = path.with_extension("bin.new");
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Unique per process and write: two writers never share a temporary file.
+    let new_path = path.with_extension(format!("bin.new.{}.{write}", std::process::id()));
     let mut file = File::create(&new_path).map_err(io_error("cannot create", &new_path))?;
     file.write_all(bytes)
         .map_err(io_error("cannot write", &new_path))?;
@@ -291,6 +301,34 @@ fn write_tower(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durable_writes_use_their_own_temporary_files_and_leave_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Pubkey::new_unique();
+        // Two writers of the same tower (threads here, processes in life)
+        // never write into one temporary file.
+        std::thread::scope(|scope| {
+            for byte in [1u8, 2] {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    for _ in 0..50 {
+                        write_tower_file(dir, &identity, &[byte; 300]).unwrap();
+                    }
+                });
+            }
+        });
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, [tower_file_name(&identity)]);
+        let bytes = fs::read(dir.path().join(tower_file_name(&identity))).unwrap();
+        assert!(
+            bytes == [1; 300] || bytes == [2; 300],
+            "a whole tower, never a mix"
+        );
+    }
 
     #[test]
     fn file_names_parse_both_formats() {

@@ -26,7 +26,9 @@ mod memory;
 pub use error::StorageError;
 pub use etcd::EtcdTowerStorage;
 pub use fence::{FenceToken, InstanceId, InstanceRecord, LeaderSlotFenced, Takeover, TowerStored};
-pub use file::{parse_tower_file_name, tower_file_name, FileTowerStorage, TowerFileName};
+pub use file::{
+    parse_tower_file_name, tower_file_name, write_tower_file, FileTowerStorage, TowerFileName,
+};
 pub use memory::MemoryTowerStorage;
 
 use async_trait::async_trait;

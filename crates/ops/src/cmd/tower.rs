@@ -13,7 +13,8 @@ use serde_json::json;
 use solana_pubkey::Pubkey;
 use towerlock_etcd::{EtcdArgs, EtcdConfig};
 use towerlock_storage::{
-    parse_tower_file_name, tower_file_name, EtcdTowerStorage, StorageError, TowerStorage,
+    parse_tower_file_name, tower_file_name, write_tower_file, EtcdTowerStorage, StorageError,
+    TowerStorage,
 };
 use towerlock_tower::{SavedTower, SavedTowerFormat, Tower};
 
@@ -148,11 +149,8 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     fs::create_dir_all(&args.tower)
         .with_context(|| format!("cannot create {}", args.tower.display()))?;
-    // Write beside it and rename, so that a failure leaves the old file whole.
-    let partial = path.with_extension("bin.new");
-    fs::write(&partial, saved.to_bytes())
-        .and_then(|()| fs::File::open(&partial)?.sync_all())
-        .and_then(|()| fs::rename(&partial, &path))
+    // The file store's durable write: a failure leaves the old file whole.
+    write_tower_file(&args.tower, &args.identity, &saved.to_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(
         "exported the tower of {} (last vote {}) to {}",

@@ -67,6 +67,12 @@ pub enum UnavailablePolicy {
 /// slot, so a long silence means a dead connection.
 pub const BANK_SILENCE: Duration = Duration::from_secs(10);
 
+/// How often the gossip stream is reopened. Gossip is pushed only when a
+/// contact info changes, so a stream that died looks like a quiet one; a
+/// fresh subscription replays every contact info, and a newer instance of
+/// this identity is then seen whatever happened to the old stream.
+pub const GOSSIP_REFRESH: Duration = Duration::from_secs(30);
+
 /// What the machine starts from.
 pub struct MachineConfig {
     pub identity: Keypair,
@@ -198,6 +204,7 @@ pub struct NodeMachine {
     store_failures: status::StoreFailures,
     counters: Counters,
     last_bank_at: Now,
+    gossip_opened_at: Now,
     actions: VecDeque<Action>,
     stopped: bool,
 }
@@ -234,6 +241,7 @@ impl NodeMachine {
             store_failures: status::StoreFailures::default(),
             counters: Counters::default(),
             last_bank_at: now,
+            gossip_opened_at: now,
             actions: VecDeque::new(),
             stopped: false,
         }
@@ -325,6 +333,10 @@ impl NodeMachine {
             tracing::warn!(silence = ?BANK_SILENCE, "no bank: reopening the bank stream");
             self.last_bank_at = now;
             self.actions.push_back(Action::Reopen(Stream::Banks));
+        }
+        if now.since(self.gossip_opened_at) >= GOSSIP_REFRESH {
+            self.gossip_opened_at = now;
+            self.actions.push_back(Action::Reopen(Stream::Gossip));
         }
     }
 
