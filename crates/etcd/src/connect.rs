@@ -147,13 +147,43 @@ fn endpoint_url(endpoint: &str) -> Result<String, EtcdError> {
     Ok(format!("https://{rest}"))
 }
 
-fn options(config: &EtcdConfig, tls: TlsOptions) -> ConnectOptions {
+/// Every endpoint of `config` as a URL; at least one.
+pub(crate) fn endpoint_urls(config: &EtcdConfig) -> Result<Vec<String>, EtcdError> {
+    if config.endpoints.is_empty() {
+        return Err(EtcdError::InvalidEndpoint {
+            endpoint: String::new(),
+            reason: "no etcd endpoint given".into(),
+        });
+    }
+    config.endpoints.iter().map(|e| endpoint_url(e)).collect()
+}
+
+/// How a client is made: TLS with or without the client identity, and
+/// whether etcd must refuse a request at once when the member has no leader
+/// (rather than holding it until the deadline).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dial {
+    pub with_identity: bool,
+    pub require_leader: bool,
+}
+
+impl Dial {
+    /// What [`connect`] does.
+    const PLAIN: Dial = Dial {
+        with_identity: true,
+        require_leader: false,
+    };
+}
+
+pub(crate) fn options(config: &EtcdConfig, material: &TlsMaterial, dial: Dial) -> ConnectOptions {
+    let tls = material.tls_options(config, dial.with_identity);
     ConnectOptions::new()
         .with_tls(tls)
         .with_connect_timeout(config.connect_timeout)
         .with_timeout(config.request_timeout)
         .with_keep_alive(Duration::from_secs(10), config.request_timeout)
         .with_tcp_keepalive(Duration::from_secs(10))
+        .with_require_leader(dial.require_leader)
 }
 
 /// Connects to etcd with mutual TLS and verifies the connection with a
@@ -162,49 +192,38 @@ fn options(config: &EtcdConfig, tls: TlsOptions) -> ConnectOptions {
 ///
 /// With several endpoints, each is tried on its own first; the client returned
 /// balances over those that answered, and the error names the first endpoint's
-/// cause when none did.
+/// cause when none did. That suits a tool that connects, works and exits; a
+/// process that must keep using every endpoint, those down at connect
+/// included, holds one client per endpoint instead ([`crate::Endpoints`]).
 pub async fn connect(config: &EtcdConfig) -> Result<Client, EtcdError> {
     let material = TlsMaterial::load(config)?;
-    connect_with(config, &material, true).await
+    connect_with(config, &material, Dial::PLAIN).await
 }
 
 /// Like [`connect`] but presents no client certificate: only useful to show
 /// what etcd says to a client without one (diagnostics and tests).
 pub async fn connect_without_client_cert(config: &EtcdConfig) -> Result<Client, EtcdError> {
     let material = TlsMaterial::load(config)?;
-    connect_with(config, &material, false).await
+    let dial = Dial {
+        with_identity: false,
+        ..Dial::PLAIN
+    };
+    connect_with(config, &material, dial).await
 }
 
 async fn connect_with(
     config: &EtcdConfig,
     material: &TlsMaterial,
-    with_identity: bool,
+    dial: Dial,
 ) -> Result<Client, EtcdError> {
-    if config.endpoints.is_empty() {
-        return Err(EtcdError::InvalidEndpoint {
-            endpoint: String::new(),
-            reason: "no etcd endpoint given".into(),
-        });
-    }
-    let urls = config
-        .endpoints
-        .iter()
-        .map(|e| endpoint_url(e))
-        .collect::<Result<Vec<_>, _>>()?;
+    let urls = endpoint_urls(config)?;
     if urls.len() == 1 {
-        return connect_one(
-            config,
-            material,
-            with_identity,
-            &config.endpoints[0],
-            &urls[0],
-        )
-        .await;
+        return connect_one(config, material, dial, &config.endpoints[0], &urls[0]).await;
     }
     let mut healthy = Vec::new();
     let mut first_error = None;
     for (endpoint, url) in config.endpoints.iter().zip(&urls) {
-        match connect_one(config, material, with_identity, endpoint, url).await {
+        match connect_one(config, material, dial, endpoint, url).await {
             Ok(_) => healthy.push(url.clone()),
             Err(err) => {
                 tracing::warn!("etcd endpoint {endpoint} left out: {err}");
@@ -216,23 +235,24 @@ async fn connect_with(
         return Err(first_error.expect("at least one endpoint"));
     }
     let joined = config.endpoints.join(", ");
-    let tls = material.tls_options(config, with_identity);
-    let client = Client::connect(&healthy, Some(options(config, tls)))
+    let client = Client::connect(&healthy, Some(options(config, material, dial)))
         .await
-        .map_err(|err| classify(&err, &context(config, &joined, with_identity)))?;
+        .map_err(|err| classify(&err, &context(config, &joined, dial.with_identity)))?;
     Ok(client)
 }
 
-async fn connect_one(
+/// Connects to one endpoint and verifies it with a `status` request; when
+/// etcd-client cannot name the cause of a failure, a handshake by hand
+/// ([`crate::probe`]) tries to.
+pub(crate) async fn connect_one(
     config: &EtcdConfig,
     material: &TlsMaterial,
-    with_identity: bool,
+    dial: Dial,
     endpoint: &str,
     url: &str,
 ) -> Result<Client, EtcdError> {
-    let ctx = context(config, endpoint, with_identity);
-    let tls = material.tls_options(config, with_identity);
-    let mut client = Client::connect([url], Some(options(config, tls)))
+    let ctx = context(config, endpoint, dial.with_identity);
+    let mut client = Client::connect([url], Some(options(config, material, dial)))
         .await
         .map_err(|err| classify(&err, &ctx))?;
     let deadline = config.connect_timeout + config.request_timeout;
@@ -250,7 +270,9 @@ async fn connect_one(
             ) {
                 return Err(found);
             }
-            let identity = with_identity.then(|| (&material.cert_pem[..], &material.key_pem[..]));
+            let identity = dial
+                .with_identity
+                .then(|| (&material.cert_pem[..], &material.key_pem[..]));
             let diagnosed =
                 crate::probe::diagnose(config, &material.ca_pem, identity, endpoint, &ctx).await;
             Err(diagnosed.unwrap_or(found))

@@ -11,6 +11,11 @@
 //! client certificate rejected, host name not in the certificate, plaintext
 //! server, expired certificate, unreadable or non-PEM file, timeout.
 //!
+//! A process that keeps running (the tower storage) uses [`Endpoints`]
+//! instead: one client per endpoint, each made lazily, so that an endpoint
+//! down at start is used once it is back; `connect`'s per-endpoint check is
+//! then for diagnosis only ([`Endpoints::check_each`]).
+//!
 //! [`is_outcome_unknown`] tells a storage layer whether a failed request may
 //! still have been applied (transport failure, timeout) or was certainly not
 //! (a definite answer from etcd).
@@ -20,11 +25,13 @@
 
 mod config;
 mod connect;
+mod endpoints;
 mod error;
 mod probe;
 
 pub use config::{EtcdArgs, EtcdConfig, DEFAULT_DOMAIN_NAME, DEFAULT_TIMEOUT_MS};
 pub use connect::{classify_request_error, connect, connect_without_client_cert, TlsMaterial};
+pub use endpoints::Endpoints;
 pub use error::{describe_chain, is_outcome_unknown, is_transport, EtcdError};
 
 /// Re-exported so that users need not depend on etcd-client themselves.

@@ -12,6 +12,8 @@
 
 use std::{
     future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -19,9 +21,10 @@ use async_trait::async_trait;
 use solana_pubkey::Pubkey;
 use towerlock_etcd::{
     etcd_client::{
-        Client, Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
+        Client, Compare, CompareOp, KeyValue, KvClient, PutOptions, Txn, TxnOp, TxnOpResponse,
+        TxnResponse,
     },
-    EtcdConfig,
+    Endpoints, EtcdConfig,
 };
 use towerlock_tower::{SavedTower, Slot};
 
@@ -30,9 +33,17 @@ use crate::{
 };
 
 /// Fenced tower storage in etcd.
+///
+/// It holds one client per configured endpoint and sends each request
+/// through the current one, with the request deadline. When a request fails
+/// without an answer (`Unavailable`: transport failure, timeout, a member
+/// without leader), the next request goes to the next endpoint, and the
+/// failed one gets a fresh connection for when its turn comes again: an
+/// endpoint down at start, or lost for a while, is used again once it is
+/// back. Clones share the clients and the current endpoint.
 #[derive(Clone)]
 pub struct EtcdTowerStorage {
-    client: Client,
+    pool: Arc<Pool>,
     prefix: String,
     timeout: Duration,
     instance: InstanceRecord,
@@ -40,14 +51,117 @@ pub struct EtcdTowerStorage {
     instance_bytes: Vec<u8>,
 }
 
+/// The clients of one storage, one per endpoint, and the one in use.
+struct Pool {
+    /// How to reach each endpoint again; `None` for a client given by the
+    /// caller, which is kept whatever happens.
+    endpoints: Option<Endpoints>,
+    state: Mutex<PoolState>,
+}
+
+struct PoolState {
+    clients: Vec<Client>,
+    current: usize,
+}
+
+impl Pool {
+    fn single(client: Client) -> Self {
+        Self {
+            endpoints: None,
+            state: Mutex::new(PoolState {
+                clients: vec![client],
+                current: 0,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn len(&self) -> usize {
+        self.state().clients.len()
+    }
+
+    /// The endpoint in use and its client.
+    fn current(&self) -> (usize, Client) {
+        let state = self.state();
+        (state.current, state.clients[state.current].clone())
+    }
+
+    fn name(&self, index: usize) -> String {
+        match &self.endpoints {
+            Some(endpoints) => endpoints.endpoint(index).to_string(),
+            None => "etcd".to_string(),
+        }
+    }
+
+    /// A request through endpoint `index` got no answer: later requests go
+    /// to the next endpoint, and `index` gets a fresh connection.
+    async fn failed(&self, index: usize, reason: &str) {
+        let Some(endpoints) = &self.endpoints else {
+            return;
+        };
+        // No I/O: the new client connects on its first request.
+        let fresh = endpoints.client(index).await;
+        let mut state = self.state();
+        if let Ok(fresh) = fresh {
+            state.clients[index] = fresh;
+        }
+        if state.current == index && endpoints.len() > 1 {
+            state.current = (index + 1) % endpoints.len();
+            tracing::warn!(
+                "etcd endpoint {} failed ({reason}); moving to {}",
+                endpoints.endpoint(index),
+                endpoints.endpoint(state.current)
+            );
+        }
+    }
+}
+
 impl EtcdTowerStorage {
-    /// Connects with mutual TLS as `config` says.
+    /// Connects with mutual TLS as `config` says: one client per endpoint.
+    /// Every endpoint is checked at once; this succeeds when at least one
+    /// answers, and starts with the first of those. The others are kept and
+    /// tried in turn later (their failure now is logged, for diagnosis).
+    /// When none answers, the error names the first endpoint's cause.
     pub async fn connect(config: &EtcdConfig) -> Result<Self, StorageError> {
-        let client = towerlock_etcd::connect(config)
-            .await
-            .map_err(StorageError::Connect)?;
-        Ok(Self::new(
-            client,
+        let endpoints = Endpoints::new(config).map_err(StorageError::Connect)?;
+        let mut clients = Vec::with_capacity(endpoints.len());
+        let mut current = None;
+        let mut first_error = None;
+        for (index, checked) in endpoints.check_each().await.into_iter().enumerate() {
+            let client = match checked {
+                Ok(client) => {
+                    current.get_or_insert(index);
+                    client
+                }
+                Err(err) => {
+                    if endpoints.len() > 1 {
+                        tracing::warn!(
+                            "etcd endpoint {} does not answer now; it will be tried again: {err}",
+                            endpoints.endpoint(index)
+                        );
+                    }
+                    first_error.get_or_insert(err);
+                    endpoints
+                        .client(index)
+                        .await
+                        .map_err(StorageError::Connect)?
+                }
+            };
+            clients.push(client);
+        }
+        let Some(current) = current else {
+            let err = first_error.expect("an endpoint failed if none answered");
+            return Err(StorageError::Connect(err));
+        };
+        let pool = Pool {
+            endpoints: Some(endpoints),
+            state: Mutex::new(PoolState { clients, current }),
+        };
+        Ok(Self::with_pool(
+            pool,
             config.key_prefix.clone(),
             config.request_timeout,
         ))
@@ -55,9 +169,13 @@ impl EtcdTowerStorage {
 
     /// Uses an existing client; `timeout` bounds every request.
     pub fn new(client: Client, prefix: String, timeout: Duration) -> Self {
+        Self::with_pool(Pool::single(client), prefix, timeout)
+    }
+
+    fn with_pool(pool: Pool, prefix: String, timeout: Duration) -> Self {
         let instance = InstanceRecord::for_this_process();
         Self {
-            client,
+            pool: Arc::new(pool),
             prefix,
             timeout,
             instance_bytes: instance.to_bytes(),
@@ -69,7 +187,7 @@ impl EtcdTowerStorage {
     /// cluster): its writes compare against the same instance record.
     pub fn with_client(&self, client: Client) -> Self {
         Self {
-            client,
+            pool: Arc::new(Pool::single(client)),
             ..self.clone()
         }
     }
@@ -79,9 +197,15 @@ impl EtcdTowerStorage {
         format!("{}{identity}/{name}", self.prefix)
     }
 
-    /// The client, for tools that need plain reads and writes.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The client of the endpoint in use, for tools that need plain reads
+    /// and writes.
+    pub fn client(&self) -> Client {
+        self.pool.current().1
+    }
+
+    /// The endpoint the next request goes through (`HOST:PORT`).
+    pub fn endpoint(&self) -> String {
+        self.pool.name(self.pool.current().0)
     }
 
     /// The current fence holder of `identity`, if any ever took it.
@@ -102,7 +226,12 @@ impl EtcdTowerStorage {
             self.instance_bytes.clone(),
             None,
         )]);
-        let response = self.txn("forced takeover", txn).await?;
+        let until = Instant::now() + self.timeout;
+        // Sent again through another endpoint if unanswered: putting the
+        // same record twice takes the fence all the same.
+        let response = self
+            .on_any("forced takeover", until, txn_request(txn))
+            .await?;
         Ok(FenceToken {
             identity: *identity,
             revision: response.header().map(|h| h.revision()).unwrap_or_default(),
@@ -122,39 +251,168 @@ impl EtcdTowerStorage {
                 token.revision,
             )])
             .and_then([TxnOp::delete(key.as_str(), None)]);
-        Ok(self.txn("release the fence", txn).await?.succeeded())
+        let response = self.once("release the fence", txn_request(txn)).await?;
+        Ok(response.succeeded())
     }
 
-    async fn deadline<T>(
+    /// One attempt of `request` through the current endpoint, bounded by
+    /// `deadline`. On `Unavailable` later requests go to the next endpoint.
+    async fn attempt<T, F, Fut>(
         &self,
         what: &str,
-        request: impl Future<Output = Result<T, towerlock_etcd::etcd_client::Error>>,
-    ) -> Result<T, StorageError> {
-        match tokio::time::timeout(self.timeout, request).await {
+        deadline: Duration,
+        request: &F,
+    ) -> Result<T, StorageError>
+    where
+        F: Fn(KvClient) -> Fut,
+        Fut: Future<Output = Result<T, towerlock_etcd::etcd_client::Error>>,
+    {
+        let (index, client) = self.pool.current();
+        let result = match tokio::time::timeout(deadline, request(client.kv_client())).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(err)) if towerlock_etcd::is_outcome_unknown(&err) => {
                 Err(StorageError::Unavailable {
-                    reason: format!("{what}: {}", towerlock_etcd::describe_chain(&err)),
+                    reason: format!(
+                        "{what} through {}: {}",
+                        self.pool.name(index),
+                        towerlock_etcd::describe_chain(&err)
+                    ),
                 })
             }
             Ok(Err(err)) => Err(StorageError::Etcd {
                 reason: format!("{what}: {}", towerlock_etcd::describe_chain(&err)),
             }),
             Err(_) => Err(StorageError::Unavailable {
-                reason: format!("{what}: no answer within {:?}", self.timeout),
+                reason: format!(
+                    "{what} through {}: no answer within {deadline:?}",
+                    self.pool.name(index)
+                ),
             }),
+        };
+        if let Err(StorageError::Unavailable { reason }) = &result {
+            self.pool.failed(index, reason).await;
         }
+        result
     }
 
-    async fn txn(&self, what: &str, txn: Txn) -> Result<TxnResponse, StorageError> {
-        let mut kv = self.client.kv_client();
-        self.deadline(what, kv.txn(txn)).await
+    /// A write sent once, through the current endpoint. When it goes
+    /// unanswered (`Unavailable`), it is *not* sent again here, not even
+    /// through another endpoint: its outcome is unknown, and it may still be
+    /// applied later. The caller renews the fence (`TowerStorage::renew`)
+    /// before its next write, which voids this one if it is still in flight;
+    /// only the next request moves to the next endpoint.
+    async fn once<T, F, Fut>(&self, what: &str, request: F) -> Result<T, StorageError>
+    where
+        F: Fn(KvClient) -> Fut,
+        Fut: Future<Output = Result<T, towerlock_etcd::etcd_client::Error>>,
+    {
+        self.attempt(what, self.timeout, &request).await
+    }
+
+    /// A request that may be sent again: a read, or a takeover (whose
+    /// compare does not depend on an earlier attempt of its own). When an
+    /// endpoint does not answer, the next one is tried at once, each endpoint
+    /// at most once, while `until` has not passed.
+    async fn on_any<T, F, Fut>(
+        &self,
+        what: &str,
+        until: Instant,
+        request: F,
+    ) -> Result<T, StorageError>
+    where
+        F: Fn(KvClient) -> Fut,
+        Fut: Future<Output = Result<T, towerlock_etcd::etcd_client::Error>>,
+    {
+        let mut result = self.attempt(what, self.timeout, &request).await;
+        for _ in 1..self.pool.len() {
+            let left = until.saturating_duration_since(Instant::now());
+            if !matches!(result, Err(StorageError::Unavailable { .. })) || left.is_zero() {
+                break;
+            }
+            result = self.attempt(what, left, &request).await;
+        }
+        result
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError> {
-        let mut kv = self.client.kv_client();
-        let response = self.deadline("read", kv.get(key, None)).await?;
+        self.get_until(key, Instant::now() + self.timeout).await
+    }
+
+    async fn get_until(&self, key: &str, until: Instant) -> Result<Option<KeyValue>, StorageError> {
+        let response = self
+            .on_any("read", until, |mut kv: KvClient| {
+                let key = key.to_string();
+                async move { kv.get(key, None).await }
+            })
+            .await?;
         Ok(response.kvs().first().cloned())
+    }
+
+    /// One write transaction: take the fence only if the tower is still
+    /// the one verified (`seen_revision`, 0 when absent), and read the last
+    /// fenced leader slot; otherwise read the new tower.
+    fn takeover_txn(&self, identity: &Pubkey, seen_revision: i64) -> Txn {
+        let tower_key = self.key(identity, "tower");
+        Txn::new()
+            .when([Compare::mod_revision(
+                tower_key.as_str(),
+                CompareOp::Equal,
+                seen_revision,
+            )])
+            .and_then([
+                TxnOp::put(
+                    self.key(identity, "instance"),
+                    self.instance_bytes.clone(),
+                    Some(PutOptions::new().with_prev_key()),
+                ),
+                TxnOp::get(self.key(identity, "leader"), None),
+            ])
+            .or_else([TxnOp::get(tower_key, None)])
+    }
+
+    /// The takeover that `response` (a transaction of
+    /// [`Self::takeover_txn`] that succeeded) made.
+    fn taken(
+        &self,
+        identity: &Pubkey,
+        tower: Option<SavedTower>,
+        response: &TxnResponse,
+    ) -> Takeover {
+        let revision = response.header().map(|h| h.revision()).unwrap_or_default();
+        let mut displaced = None;
+        let mut last_leader_slot = None;
+        for op in response.op_responses() {
+            match op {
+                TxnOpResponse::Put(put) => {
+                    displaced = put
+                        .prev_key()
+                        .map(|kv| InstanceRecord::from_bytes(kv.value()))
+                }
+                TxnOpResponse::Get(get) => {
+                    last_leader_slot = get
+                        .kvs()
+                        .first()
+                        .and_then(|kv| std::str::from_utf8(kv.value()).ok())
+                        .and_then(|v| v.parse().ok());
+                }
+                _ => {}
+            }
+        }
+        if let Some(previous) = &displaced {
+            if *previous != self.instance {
+                tracing::info!(%identity, displaced = %previous, "took over the tower fence");
+            }
+        }
+        Takeover {
+            token: FenceToken {
+                identity: *identity,
+                revision,
+                instance: self.instance.clone(),
+            },
+            tower,
+            displaced,
+            last_leader_slot,
+        }
     }
 
     fn verify(&self, identity: &Pubkey, bytes: &[u8]) -> Result<SavedTower, StorageError> {
@@ -191,7 +449,7 @@ impl EtcdTowerStorage {
             ])
             .and_then([then])
             .or_else([TxnOp::get(instance_key.as_str(), None)]);
-        let response = self.txn(what, txn).await?;
+        let response = self.once(what, txn_request(txn)).await?;
         if response.succeeded() {
             let revision = response.header().map(|h| h.revision()).unwrap_or_default();
             return Ok(revision);
@@ -219,13 +477,11 @@ impl TowerStorage for EtcdTowerStorage {
     }
 
     async fn takeover(&self, identity: &Pubkey) -> Result<Takeover, StorageError> {
-        let instance_key = self.key(identity, "instance");
         let tower_key = self.key(identity, "tower");
-        let leader_key = self.key(identity, "leader");
         // A holder that keeps storing can make an attempt lose the race; try
         // again (each retry is one round trip) until the request deadline.
         let until = Instant::now() + self.timeout;
-        let mut seen = self.get(&tower_key).await?;
+        let mut seen = self.get_until(&tower_key, until).await?;
         loop {
             // Verify the tower before the fence moves: a corrupt or foreign
             // tower stops us without displacing anyone.
@@ -233,24 +489,14 @@ impl TowerStorage for EtcdTowerStorage {
                 Some(kv) => (kv.mod_revision(), Some(self.verify(identity, kv.value())?)),
                 None => (0, None),
             };
-            // One write transaction: take the fence only if the tower is
-            // still the one just verified; otherwise read the new one.
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    tower_key.as_str(),
-                    CompareOp::Equal,
-                    seen_revision,
-                )])
-                .and_then([
-                    TxnOp::put(
-                        instance_key.as_str(),
-                        self.instance_bytes.clone(),
-                        Some(PutOptions::new().with_prev_key()),
-                    ),
-                    TxnOp::get(leader_key.as_str(), None),
-                ])
-                .or_else([TxnOp::get(tower_key.as_str(), None)]);
-            let response = self.txn("takeover", txn).await?;
+            // Sent again through the next endpoint when unanswered: the
+            // compare is on the tower, not on an earlier attempt of ours, and
+            // the token is the revision of the attempt that answered. (Should
+            // an unanswered attempt land later still, it moves the fence to
+            // our record again: stores under every earlier token fail, ours
+            // included, until the next takeover; none slips through.)
+            let txn = self.takeover_txn(identity, seen_revision);
+            let response = self.on_any("takeover", until, txn_request(txn)).await?;
             if !response.succeeded() {
                 seen = response.op_responses().into_iter().find_map(|op| match op {
                     TxnOpResponse::Get(get) => get.kvs().first().cloned(),
@@ -264,41 +510,7 @@ impl TowerStorage for EtcdTowerStorage {
                 }
                 continue;
             }
-            let revision = response.header().map(|h| h.revision()).unwrap_or_default();
-            let mut displaced = None;
-            let mut last_leader_slot = None;
-            for op in response.op_responses() {
-                match op {
-                    TxnOpResponse::Put(put) => {
-                        displaced = put
-                            .prev_key()
-                            .map(|kv| InstanceRecord::from_bytes(kv.value()))
-                    }
-                    TxnOpResponse::Get(get) => {
-                        last_leader_slot = get
-                            .kvs()
-                            .first()
-                            .and_then(|kv| std::str::from_utf8(kv.value()).ok())
-                            .and_then(|v| v.parse().ok());
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(previous) = &displaced {
-                if *previous != self.instance {
-                    tracing::info!(%identity, displaced = %previous, "took over the tower fence");
-                }
-            }
-            return Ok(Takeover {
-                token: FenceToken {
-                    identity: *identity,
-                    revision,
-                    instance: self.instance.clone(),
-                },
-                tower,
-                displaced,
-                last_leader_slot,
-            });
+            return Ok(self.taken(identity, tower, &response));
         }
     }
 
@@ -358,5 +570,16 @@ impl TowerStorage for EtcdTowerStorage {
                 identity: *identity,
             })?;
         self.verify(identity, kv.value())
+    }
+}
+
+/// What a request through one endpoint's client returns.
+type Reply<T> = Pin<Box<dyn Future<Output = Result<T, towerlock_etcd::etcd_client::Error>> + Send>>;
+
+/// `txn` as a request that can be sent through any endpoint's client.
+fn txn_request(txn: Txn) -> impl Fn(KvClient) -> Reply<TxnResponse> {
+    move |mut kv: KvClient| {
+        let txn = txn.clone();
+        Box::pin(async move { kv.txn(txn).await })
     }
 }
