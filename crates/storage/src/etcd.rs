@@ -377,7 +377,7 @@ impl EtcdTowerStorage {
         identity: &Pubkey,
         tower: Option<SavedTower>,
         response: &TxnResponse,
-    ) -> Takeover {
+    ) -> Result<Takeover, StorageError> {
         let revision = response.header().map(|h| h.revision()).unwrap_or_default();
         let mut displaced = None;
         let mut last_leader_slot = None;
@@ -389,11 +389,9 @@ impl EtcdTowerStorage {
                         .map(|kv| InstanceRecord::from_bytes(kv.value()))
                 }
                 TxnOpResponse::Get(get) => {
-                    last_leader_slot = get
-                        .kvs()
-                        .first()
-                        .and_then(|kv| std::str::from_utf8(kv.value()).ok())
-                        .and_then(|v| v.parse().ok());
+                    if let Some(kv) = get.kvs().first() {
+                        last_leader_slot = Some(self.leader_slot(identity, kv.value())?);
+                    }
                 }
                 _ => {}
             }
@@ -403,7 +401,7 @@ impl EtcdTowerStorage {
                 tracing::info!(%identity, displaced = %previous, "took over the tower fence");
             }
         }
-        Takeover {
+        Ok(Takeover {
             token: FenceToken {
                 identity: *identity,
                 revision,
@@ -412,7 +410,23 @@ impl EtcdTowerStorage {
             tower,
             displaced,
             last_leader_slot,
-        }
+        })
+    }
+
+    /// The last leader slot stored under `<identity>/leader` (a decimal
+    /// number), or `Corrupt`.
+    fn leader_slot(&self, identity: &Pubkey, bytes: &[u8]) -> Result<Slot, StorageError> {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .ok_or_else(|| StorageError::Corrupt {
+                identity: *identity,
+                location: format!("etcd key {}", self.key(identity, "leader")),
+                reason: format!(
+                    "the last leader slot {:?} is not a slot number",
+                    String::from_utf8_lossy(bytes)
+                ),
+            })
     }
 
     fn verify(&self, identity: &Pubkey, bytes: &[u8]) -> Result<SavedTower, StorageError> {
@@ -481,6 +495,12 @@ impl TowerStorage for EtcdTowerStorage {
         // A holder that keeps storing can make an attempt lose the race; try
         // again (each retry is one round trip) until the request deadline.
         let until = Instant::now() + self.timeout;
+        // An unreadable last leader slot would disable the block fence: it
+        // stops the takeover before the fence moves, like a corrupt tower.
+        let leader_key = self.key(identity, "leader");
+        if let Some(kv) = self.get_until(&leader_key, until).await? {
+            self.leader_slot(identity, kv.value())?;
+        }
         let mut seen = self.get_until(&tower_key, until).await?;
         loop {
             // Verify the tower before the fence moves: a corrupt or foreign
@@ -510,7 +530,7 @@ impl TowerStorage for EtcdTowerStorage {
                 }
                 continue;
             }
-            return Ok(self.taken(identity, tower, &response));
+            return self.taken(identity, tower, &response);
         }
     }
 

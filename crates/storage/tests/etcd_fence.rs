@@ -271,3 +271,37 @@ async fn a_stale_store_replayed_after_a_renewal_fails() {
         "a store under a live token overwrites a newer tower"
     );
 }
+
+/// An unreadable last leader slot would let a new holder produce slots an
+/// earlier holder already produced: the takeover refuses it, as a corrupt
+/// tower, before the fence moves.
+#[tokio::test]
+async fn an_unreadable_leader_slot_stops_the_takeover_before_the_fence_moves() {
+    let etcd = EtcdProcess::start().await;
+    let identity = Keypair::new().pubkey();
+    let a = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
+    let mut client = etcd.client().await;
+    client
+        .put(format!("{identity}/leader"), "not a slot", None)
+        .await
+        .unwrap();
+    let err = a.takeover(&identity).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Corrupt { reason, .. } if reason.contains("leader slot")),
+        "{err:?}"
+    );
+    assert_eq!(
+        a.holder(&identity).await.unwrap(),
+        None,
+        "the fence did not move"
+    );
+    // A number is read as the last fenced slot.
+    client
+        .put(format!("{identity}/leader"), "104", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.takeover(&identity).await.unwrap().last_leader_slot,
+        Some(104)
+    );
+}

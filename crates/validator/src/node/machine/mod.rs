@@ -102,6 +102,9 @@ struct Fence {
     /// A write under `token` has an unknown outcome: renew the fence before
     /// the next write, so that write can never land after a later one.
     renew: bool,
+    /// The token is stale but the fence is this instance's own: take it
+    /// again before the next write.
+    retake: bool,
 }
 
 /// What the node does about votes.
@@ -515,6 +518,10 @@ impl NodeMachine {
         let Activity::Fenced(fence) = &self.activity else {
             return false;
         };
+        if fence.retake {
+            self.check_tower(TakeoverFor::Activate);
+            return true;
+        }
         if !fence.renew {
             return false;
         }
@@ -574,6 +581,22 @@ impl NodeMachine {
     /// A fenced write failed: the exit decisions.
     fn storage_failed(&mut self, err: StorageError) {
         match err {
+            // The fence moved to this very instance: a renewal of ours
+            // landed whose answer was lost. Nobody else holds it; in
+            // skip-vote take it again (the tower check first), else exit as
+            // for any unknown outcome.
+            StorageError::LockLost { by, .. } if by.id.to_string() == self.instance => {
+                self.store_failures.unavailable += 1;
+                if let Activity::Fenced(fence) = &mut self.activity {
+                    fence.skipping = true;
+                    fence.retake = true;
+                }
+                if self.unavailable == UnavailablePolicy::Exit {
+                    self.unavailable(StorageError::Unavailable {
+                        reason: "a renewal of this instance landed unseen".into(),
+                    });
+                }
+            }
             StorageError::LockLost { identity, by } => {
                 self.store_failures.lock_lost += 1;
                 self.exit(Err(NodeExit::LockLost { identity, by }));

@@ -267,6 +267,7 @@ impl NodeMachine {
             tower,
             skipping: false,
             renew: false,
+            retake: false,
         })
     }
 

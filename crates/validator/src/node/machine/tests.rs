@@ -628,6 +628,50 @@ fn an_unknown_outcome_renews_the_fence_before_the_next_write() {
     );
 }
 
+/// A renewal that lands but whose answer is lost leaves the fence with this
+/// very instance under a token it does not know: in skip-vote the node takes
+/// its own fence again instead of exiting as if another had taken it.
+#[test]
+fn a_renewal_that_landed_unseen_is_taken_again() {
+    let keys = Keys::new();
+    let storage = MemoryTowerStorage::new();
+    let mut h = Harness::with(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        storage,
+        UnavailablePolicy::SkipVote,
+    );
+    h.replay_chain(0, 5);
+    let bank = h.bank(6, 5);
+    h.step(Event::Bank(bank));
+    let Some(Action::Store { op, .. }) = h.pending.pop_front() else {
+        panic!("expected a store")
+    };
+    h.step(Event::Stored {
+        op,
+        result: Err(Harness::unavailable()),
+        elapsed: Default::default(),
+    });
+    let bank = h.bank(7, 6);
+    h.step(Event::Bank(bank));
+    let Some(renew @ Action::Renew { .. }) = h.pending.pop_front() else {
+        panic!("expected a renewal")
+    };
+    // It lands; its answer is lost.
+    let Some(Event::Renewed { op, result: Ok(_) }) = h.execute(renew) else {
+        panic!("the renewal lands")
+    };
+    h.step(Event::Renewed {
+        op,
+        result: Err(Harness::unavailable()),
+    });
+    h.replay(8, 7);
+    assert!(h.seen.exit.is_none(), "{:?}", h.seen.exit);
+    assert_eq!(h.voted_slots().last(), Some(&8));
+    assert_eq!(h.machine.status().role, Role::Voting);
+}
+
 /// Skip-vote promises to stay up: an etcd error that is not a timeout (the
 /// NOSPACE alarm) skips the vote and the node resumes once stores succeed.
 #[test]
