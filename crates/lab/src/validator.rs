@@ -82,6 +82,19 @@ impl ValidatorProcess {
         self.start()
     }
 
+    /// Kills the process (if running) and starts it again with `args`
+    /// instead (e.g. a fault that restarts a node with a skewed clock); later
+    /// restarts keep them.
+    pub fn restart_with(&mut self, args: Vec<String>) -> Result<(), LabError> {
+        self.args = args;
+        self.restart()
+    }
+
+    /// The arguments it runs with.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
     /// The process id, while it has not been reaped.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Every fault kind `--faults` knows.
-const KINDS: [&str; 13] = [
+const KINDS: [&str; 14] = [
     "kill",
     "pause",
     "partition-etcd",
@@ -20,6 +20,7 @@ const KINDS: [&str; 13] = [
     "etcd-quorum",
     "set-identity-race",
     "failover",
+    "skew-clock",
 ];
 
 fn chaos(dir: &Path, extra: &[&str]) -> Output {

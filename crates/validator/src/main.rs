@@ -121,6 +121,17 @@ struct RunArgs {
     #[arg(long)]
     allow_tower_rebuild: bool,
 
+    /// Shift this node's wall clock by MS milliseconds (vote timestamps,
+    /// contact-info outsets). For testing clock skew: the fence depends on no
+    /// clock.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
+    clock_offset_ms: i64,
+
     /// Accept keypair files that group or others may read.
     #[arg(long)]
     allow_insecure_keypair_files: bool,
@@ -284,6 +295,9 @@ async fn node_config(ledger: &Path, args: &RunArgs) -> anyhow::Result<NodeConfig
         catchup_slots: args.catchup_slots,
         rpc_addr: None,
         allow_tower_rebuild: args.allow_tower_rebuild,
+        clock: node::driver::Clock {
+            offset_ms: args.clock_offset_ms,
+        },
     })
 }
 

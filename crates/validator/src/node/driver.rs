@@ -44,6 +44,8 @@ pub struct NodeConfig {
     pub rpc_addr: Option<std::net::SocketAddr>,
     /// `--allow-tower-rebuild`.
     pub allow_tower_rebuild: bool,
+    /// The wall clock the node uses.
+    pub clock: Clock,
 }
 
 /// An admin request and where its answer goes.
@@ -64,13 +66,25 @@ const CLUSTER_DEADLINE: Duration = Duration::from_secs(2);
 /// How often time is passed to the machine.
 const TICK: Duration = Duration::from_secs(1);
 
-pub(super) fn now() -> Now {
-    Now::from_micros(
-        SystemTime::now()
+/// The wall clock, shifted by `--clock-offset-ms` (to test clock skew:
+/// nothing in the fence depends on clocks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock {
+    pub offset_ms: i64,
+}
+
+impl Clock {
+    pub fn now(self) -> Now {
+        let micros = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0),
-    )
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        Now::from_micros(
+            micros
+                .saturating_add(self.offset_ms.saturating_mul(1000))
+                .max(0) as u64,
+        )
+    }
 }
 
 pub(super) async fn bounded<T, E: std::fmt::Display>(
@@ -120,7 +134,7 @@ pub async fn run(
             },
             _ = tick.tick() => Event::Tick,
         };
-        machine.handle(now(), event);
+        machine.handle(executor.clock.now(), event);
     }
 }
 
@@ -164,7 +178,7 @@ async fn start(
             rpc_addr: config.rpc_addr,
             allow_tower_rebuild: config.allow_tower_rebuild,
         },
-        now(),
+        config.clock.now(),
     );
     let executor = Executor {
         storage: config.storage,
@@ -175,6 +189,7 @@ async fn start(
         next_request: 0,
         metrics,
         published,
+        clock: config.clock,
     };
     Ok((machine, executor))
 }

@@ -9,7 +9,7 @@ use towerlock_tower::{SavedTower, Slot};
 use towerlock_wire::client::RpcClient;
 
 use super::{
-    driver::{bounded, now, Published},
+    driver::{bounded, Clock, Published},
     machine::{Action, Event, NodeExit, NodeMachine, RequestId},
     schedule::LeaderSchedule,
     streams::Streams,
@@ -26,6 +26,7 @@ pub(super) struct Executor {
     pub(super) next_request: u64,
     pub(super) metrics: Arc<Metrics>,
     pub(super) published: watch::Sender<Published>,
+    pub(super) clock: Clock,
 }
 
 impl Executor {
@@ -46,7 +47,7 @@ impl Executor {
                 _ => {}
             }
             if let Some(event) = self.execute(action).await {
-                machine.handle(now(), event);
+                machine.handle(self.clock.now(), event);
             }
         }
         None
@@ -138,7 +139,7 @@ impl Executor {
         self.metrics.set_status(&status);
         self.published.send_replace(Published {
             status,
-            contact: Some(machine.contact_info(now())),
+            contact: Some(machine.contact_info(self.clock.now())),
             caught_up: machine.is_running(),
         });
     }

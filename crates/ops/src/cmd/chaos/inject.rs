@@ -134,6 +134,13 @@ async fn node_fault(
             node.etcd_links.iter().for_each(|l| l.reset());
             node.cluster_link.reset();
         }
+        FaultKind::SkewClock => {
+            let offset = if index == 0 { "90000" } else { "-90000" };
+            let mut args = node.process.args().to_vec();
+            args.extend(["--clock-offset-ms".into(), offset.into()]);
+            node.process.restart_with(args)?;
+            node.restarts += 1;
+        }
         _ => {}
     }
     world.run_until(until).await?;
@@ -148,6 +155,13 @@ async fn node_fault(
         FaultKind::Pause => {
             let _ = node.process.resume();
             "SIGSTOP, then SIGCONT".into()
+        }
+        FaultKind::SkewClock => {
+            let mut args = node.process.args().to_vec();
+            args.truncate(args.len() - 2);
+            node.process.restart_with(args)?;
+            node.restarts += 1;
+            "restarted with its clock 90 s off, then with the true clock".into()
         }
         _ => {
             let held: u64 = node.etcd_links.iter().map(|l| l.stats().held).sum();

@@ -38,11 +38,14 @@ pub enum FaultKind {
     SetIdentityRace,
     /// A failover: `set-identity` on the node that does not vote.
     Failover,
+    /// Restart a validator with its wall clock 90 s off (ahead for the
+    /// primary, behind for the secondary); restart it right when it heals.
+    SkewClock,
 }
 
 impl FaultKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::PartitionEtcd,
@@ -56,6 +59,7 @@ impl FaultKind {
         FaultKind::EtcdQuorum,
         FaultKind::SetIdentityRace,
         FaultKind::Failover,
+        FaultKind::SkewClock,
     ];
 
     /// The name used by `--faults`, the log and the report.
@@ -74,6 +78,7 @@ impl FaultKind {
             FaultKind::EtcdQuorum => "etcd-quorum",
             FaultKind::SetIdentityRace => "set-identity-race",
             FaultKind::Failover => "failover",
+            FaultKind::SkewClock => "skew-clock",
         }
     }
 
@@ -109,6 +114,7 @@ impl FaultKind {
             FaultKind::EtcdQuorum => (255, 187, 120),
             FaultKind::SetIdentityRace => (152, 223, 138),
             FaultKind::Failover => (44, 160, 44),
+            FaultKind::SkewClock => (99, 99, 0),
         }
     }
 }
