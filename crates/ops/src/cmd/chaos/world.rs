@@ -173,7 +173,14 @@ impl World {
             "0".into(),
         ]);
         if kind == Kind::Control {
-            args.extend(["--tower-storage".into(), "file".into()]);
+            // The classic mistake in full: its own file tower, rebuilt from
+            // the landed votes whenever it has none (a node refuses that
+            // unless told to).
+            args.extend([
+                "--tower-storage".into(),
+                "file".into(),
+                "--allow-tower-rebuild".into(),
+            ]);
         } else {
             args.extend(["--tower-storage".into(), "etcd".into()]);
             args.extend(self.etcd.cli_flags_for(endpoints));
