@@ -2,8 +2,8 @@
 //! (400 ms slots), `towerlock-validator` processes; every run audited.
 //!
 //! Needs `towerlock-validator` built next to the test binary's folder
-//! (`cargo build -p towerlock-validator`). Not covered here: the active node
-//! cut off from the cluster while it still reaches etcd (needs the fault
+//! (`cargo build -p towerlock-validator`). The active node cut off from the
+//! cluster while it still reaches etcd is in `cut_off.rs` (behind a fault
 //! proxy).
 
 use std::path::PathBuf;
