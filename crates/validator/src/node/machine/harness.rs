@@ -176,6 +176,34 @@ impl Harness {
         }
     }
 
+    /// A bank on `parent` whose vote asks for a store: the store, not carried
+    /// out (the test answers it).
+    pub fn bank_until_store(
+        &mut self,
+        slot: Slot,
+        parent: Slot,
+    ) -> (
+        OpId,
+        towerlock_storage::FenceToken,
+        towerlock_tower::SavedTower,
+    ) {
+        let bank = self.bank(slot, parent);
+        self.step(Event::Bank(bank));
+        match self.pending.pop_front() {
+            Some(Action::Store { op, token, tower }) => (op, token, tower),
+            other => panic!("expected a store, got {other:?}"),
+        }
+    }
+
+    /// Answers the store `op` with `err`.
+    pub fn fail_store(&mut self, op: OpId, err: StorageError) {
+        self.step(Event::Stored {
+            op,
+            result: Err(err),
+            elapsed: Default::default(),
+        });
+    }
+
     /// An admin request, carried out to the end; returns its reply.
     pub fn admin(&mut self, command: Command) -> Result<(), AdminError> {
         self.next_request += 1;

@@ -594,21 +594,8 @@ fn an_unknown_outcome_renews_the_fence_before_the_next_write() {
         UnavailablePolicy::SkipVote,
     );
     h.replay_chain(0, 5);
-    let bank = h.bank(6, 5);
-    h.step(Event::Bank(bank));
-    let Some(Action::Store {
-        op,
-        token: old,
-        tower: lost,
-    }) = h.pending.pop_front()
-    else {
-        panic!("expected a store")
-    };
-    h.step(Event::Stored {
-        op,
-        result: Err(Harness::unavailable()),
-        elapsed: Default::default(),
-    });
+    let (op, old, lost) = h.bank_until_store(6, 5);
+    h.fail_store(op, Harness::unavailable());
     assert!(h.pending.is_empty(), "no retry before the next bank");
     let bank = h.bank(7, 6);
     h.step(Event::Bank(bank));
@@ -643,16 +630,8 @@ fn a_renewal_that_landed_unseen_is_taken_again() {
         UnavailablePolicy::SkipVote,
     );
     h.replay_chain(0, 5);
-    let bank = h.bank(6, 5);
-    h.step(Event::Bank(bank));
-    let Some(Action::Store { op, .. }) = h.pending.pop_front() else {
-        panic!("expected a store")
-    };
-    h.step(Event::Stored {
-        op,
-        result: Err(Harness::unavailable()),
-        elapsed: Default::default(),
-    });
+    let (op, ..) = h.bank_until_store(6, 5);
+    h.fail_store(op, Harness::unavailable());
     let bank = h.bank(7, 6);
     h.step(Event::Bank(bank));
     let Some(renew @ Action::Renew { .. }) = h.pending.pop_front() else {
@@ -672,6 +651,13 @@ fn a_renewal_that_landed_unseen_is_taken_again() {
     assert_eq!(h.machine.status().role, Role::Voting);
 }
 
+/// etcd's answer when its database is full (the NOSPACE alarm).
+fn nospace() -> StorageError {
+    StorageError::Etcd {
+        reason: "etcdserver: mvcc: database space exceeded".into(),
+    }
+}
+
 /// Skip-vote promises to stay up: an etcd error that is not a timeout (the
 /// NOSPACE alarm) skips the vote and the node resumes once stores succeed.
 #[test]
@@ -686,19 +672,8 @@ fn skip_vote_rides_out_an_etcd_error() {
         UnavailablePolicy::SkipVote,
     );
     h.replay_chain(0, 5);
-    let bank = h.bank(6, 5);
-    h.step(Event::Bank(bank));
-    let Some(Action::Store { op, .. }) = h.pending.pop_front() else {
-        panic!("expected a store")
-    };
-    let nospace = StorageError::Etcd {
-        reason: "etcdserver: mvcc: database space exceeded".into(),
-    };
-    h.step(Event::Stored {
-        op,
-        result: Err(nospace),
-        elapsed: Default::default(),
-    });
+    let (op, ..) = h.bank_until_store(6, 5);
+    h.fail_store(op, nospace());
     h.settle();
     assert!(h.seen.exit.is_none());
     assert_eq!(h.machine.status().role, Role::SkipVote);
@@ -706,19 +681,8 @@ fn skip_vote_rides_out_an_etcd_error() {
     assert_eq!(h.voted_slots().last(), Some(&7));
     // The default policy exits on the same error.
     let mut h = voting_primary(&keys);
-    let bank = h.bank(11, 10);
-    h.step(Event::Bank(bank));
-    let Some(Action::Store { op, .. }) = h.pending.pop_front() else {
-        panic!("expected a store")
-    };
-    let nospace = StorageError::Etcd {
-        reason: "etcdserver: mvcc: database space exceeded".into(),
-    };
-    h.step(Event::Stored {
-        op,
-        result: Err(nospace),
-        elapsed: Default::default(),
-    });
+    let (op, ..) = h.bank_until_store(11, 10);
+    h.fail_store(op, nospace());
     h.settle();
     assert!(matches!(
         h.seen.exit,
