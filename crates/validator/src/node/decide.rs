@@ -129,9 +129,10 @@ pub fn choose_vote(tower: &Tower, forks: &ForkView, vote_account: &Pubkey) -> Vo
 /// Whether `slot`, a vote (or the root) of `tower`, is an ancestor of `of`.
 ///
 /// Votes older than every bank the node has replayed (a tower from before
-/// an outage) cannot be walked to. A tower's votes form one chain (a vote
-/// pops every vote it does not descend from), so such a vote is an ancestor
-/// of `of` when a later vote of the same tower landed on the fork of `of`.
+/// an outage), or below a gap in the replay (a partition), cannot be walked
+/// to. A tower's votes form one chain (a vote pops every vote it does not
+/// descend from), so such a vote is an ancestor of `of` when a later vote of
+/// the same tower landed on the fork of `of`.
 fn is_ancestor(
     tower: &Tower,
     forks: &ForkView,
@@ -142,9 +143,9 @@ fn is_ancestor(
     if forks.is_ancestor(slot, of) {
         return true;
     }
-    if slot >= forks.oldest_retained() {
-        return false;
-    }
+    // Not only votes older than every bank: after a partition the replay
+    // resumes at the cluster's root, and the banks in between never come,
+    // so the walk down from `of` can stop above a vote the node still holds.
     let Some(landed) = forks
         .get(of)
         .and_then(|bank| bank.vote_account(vote_account))
@@ -346,6 +347,43 @@ mod tests {
         assert_eq!(
             choose_vote(&tower, &back(vec![(41, 1), (42, 1)]), &vote_account),
             VoteChoice::LockedOut { candidate: 105 }
+        );
+    }
+
+    #[test]
+    fn a_node_back_from_a_partition_places_its_votes_across_the_gap() {
+        // The node replayed 0..=20 and voted 1..=20; a partition; the replay
+        // resumes at 60 (the cluster's root): 21..=59 never come, so the walk
+        // down from 70 stops at 60, above votes the node still holds.
+        let mut tower = Tower::new(Pubkey::new_unique());
+        for slot in 1..=20 {
+            vote(&mut tower, slot);
+        }
+        let vote_account = Pubkey::new_unique();
+        let build = |landed: Vec<(Slot, u32)>| {
+            let mut view = ForkView::default();
+            let chain = (0..=20u64).map(|s| (s, s.saturating_sub(1)));
+            for (slot, parent) in chain.chain((60..=70u64).map(|s| (s, s - 1))) {
+                let mut n = notification(slot, parent);
+                n.confirmed = slot.saturating_sub(1);
+                let mut account = state(&Pubkey::new_unique(), &Pubkey::new_unique());
+                account.vote_pubkey = vote_account;
+                account.lockouts = if slot >= 60 { landed.clone() } else { vec![] };
+                n.vote_accounts = vec![account];
+                view.insert(&n);
+            }
+            view
+        };
+        // Its votes up to 19 landed on the cluster's fork: they are ancestors.
+        let landed: Vec<(Slot, u32)> = (5..=19).map(|s| (s, (20 - s) as u32)).collect();
+        assert_eq!(
+            choose_vote(&tower, &build(landed), &vote_account),
+            VoteChoice::Vote { slot: 70 }
+        );
+        // Nothing landed: its lockouts hold, as TowerBFT requires.
+        assert_eq!(
+            choose_vote(&tower, &build(vec![]), &vote_account),
+            VoteChoice::LockedOut { candidate: 70 }
         );
     }
 
