@@ -8,14 +8,14 @@
 //! (`cargo build -p towerlock-validator`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedReceiver;
 use towerlock_lab::{now_ms, voted_slot, Fault, FaultProxy, Lab, Role, ValidatorProcess};
-use towerlock_sentinel::{Config, Entry, Event, Report};
+use towerlock_sentinel::Event;
 
-const WAIT: Duration = Duration::from_secs(60);
+mod common;
+use common::{config, start, validator_bin, Running, WAIT};
+
 const SLOT_MS: u64 = 400;
 /// Our validator's stake: enough leader rotations that the primary
 /// produces (and fences) a block within [`WAIT`] before it is cut off.
@@ -24,73 +24,6 @@ const STAKE_PERCENT: f64 = 20.0;
 /// the cluster (`RECONNECT_FOR` in the node's streams): the link must heal
 /// before, or the old primary exits for a reason this test is not about.
 const NODE_GIVES_UP_AFTER: Duration = Duration::from_secs(30);
-
-fn validator_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .join("towerlock-validator");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p towerlock-validator` first",
-        bin.display()
-    );
-    bin
-}
-
-/// A sentinel running in-process beside the spare.
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<Report, towerlock_sentinel::SentinelError>>,
-    events: UnboundedReceiver<Entry>,
-}
-
-impl Running {
-    /// At the defaults, with the fence in etcd, beside `spare`.
-    fn start(lab: &Lab, spare: &ValidatorProcess) -> Self {
-        let mut config = Config::new(
-            spare.ledger.clone(),
-            lab.cluster.identity_file(),
-            lab.cluster.url.clone(),
-        );
-        config.etcd = Some(lab.etcd.config());
-        config.timeline = Some(lab.dir.join(format!("timeline-{}.jsonl", now_ms())));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
-        let task = tokio::spawn(towerlock_sentinel::run_with_events(
-            config,
-            async move {
-                let _ = stopped.await;
-            },
-            Some(tx),
-        ));
-        Self { stop, task, events }
-    }
-
-    async fn finish(self) -> Report {
-        let _ = self.stop.send(());
-        self.task.await.expect("joins").expect("the sentinel ran")
-    }
-
-    /// Waits for an entry of `event` matching `ok`; returns it.
-    async fn wait_for(&mut self, event: Event, ok: impl Fn(&Entry) -> bool) -> Entry {
-        let found = tokio::time::timeout(WAIT, async {
-            while let Some(entry) = self.events.recv().await {
-                if entry.event == event && ok(&entry) {
-                    return Some(entry);
-                }
-            }
-            None
-        })
-        .await;
-        match found {
-            Ok(Some(entry)) => entry,
-            _ => panic!("no {event:?} entry within {WAIT:?}"),
-        }
-    }
-}
 
 /// The lab, the primary (cluster link through `link`) voting and having
 /// produced a block, and the hot spare (direct).
@@ -222,7 +155,7 @@ async fn promoted(pair: &mut Pair, sentinel: &mut Running, identity: &str) -> Ta
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_off_primary_is_replaced_and_fenced_out_when_healed() {
     let mut pair = pair_with_proxied_primary().await;
-    let mut sentinel = Running::start(&pair.lab, &pair.spare);
+    let mut sentinel = start(config(&pair.lab, &pair.spare, true));
     sentinel
         .wait_for(Event::Decision, |e| e.fields["state"] == "healthy")
         .await;
