@@ -232,11 +232,8 @@ impl EtcdTowerStorage {
         let response = self
             .on_any("forced takeover", until, txn_request(txn))
             .await?;
-        Ok(FenceToken {
-            identity: *identity,
-            revision: response.header().map(|h| h.revision()).unwrap_or_default(),
-            instance: self.instance.clone(),
-        })
+        let revision = response.header().map(|h| h.revision()).unwrap_or_default();
+        Ok(FenceToken::new(*identity, revision, &self.instance))
     }
 
     /// Gives the fence up: deletes the instance record if `token` still
@@ -402,11 +399,7 @@ impl EtcdTowerStorage {
             }
         }
         Ok(Takeover {
-            token: FenceToken {
-                identity: *identity,
-                revision,
-                instance: self.instance.clone(),
-            },
+            token: FenceToken::new(*identity, revision, &self.instance),
             tower,
             displaced,
             last_leader_slot,
@@ -576,10 +569,7 @@ impl TowerStorage for EtcdTowerStorage {
                 TxnOp::put(key, self.instance_bytes.clone(), None),
             )
             .await?;
-        Ok(FenceToken {
-            revision,
-            ..token.clone()
-        })
+        Ok(token.renewed(revision))
     }
 
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {

@@ -128,6 +128,24 @@ pub struct FenceToken {
 }
 
 impl FenceToken {
+    /// The token of a takeover of `identity` by `instance` at `revision`.
+    pub(crate) fn new(identity: Pubkey, revision: i64, instance: &InstanceRecord) -> Self {
+        Self {
+            identity,
+            revision,
+            instance: instance.clone(),
+        }
+    }
+
+    /// The same holder's token after a renewal at `revision`: the old one
+    /// is void.
+    pub(crate) fn renewed(&self, revision: i64) -> Self {
+        Self {
+            revision,
+            ..self.clone()
+        }
+    }
+
     /// Whether `tower` may be stored under this fence: only the fenced
     /// identity's own tower.
     pub fn admits(&self, tower: &SavedTower) -> Result<(), crate::StorageError> {

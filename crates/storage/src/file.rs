@@ -167,11 +167,7 @@ impl TowerStorage for FileTowerStorage {
             .filter(|previous| *previous != 0)
             .map(|_| self.instance.clone());
         Ok(Takeover {
-            token: FenceToken {
-                identity: *identity,
-                revision,
-                instance: self.instance.clone(),
-            },
+            token: FenceToken::new(*identity, revision, &self.instance),
             tower,
             displaced,
             // One host, one process (the lock file): the process itself
@@ -210,10 +206,7 @@ impl TowerStorage for FileTowerStorage {
         if let Some((_, held_revision)) = held.get_mut(&token.identity) {
             *held_revision = revision;
         }
-        Ok(FenceToken {
-            revision,
-            ..token.clone()
-        })
+        Ok(token.renewed(revision))
     }
 
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {

@@ -158,11 +158,7 @@ impl TowerStorage for MemoryTowerStorage {
             .map(|(_, holder)| holder);
         let last_leader_slot = entry.leader_slot;
         Ok(Takeover {
-            token: FenceToken {
-                identity: *identity,
-                revision,
-                instance: self.instance.clone(),
-            },
+            token: FenceToken::new(*identity, revision, &self.instance),
             tower,
             displaced,
             last_leader_slot,
@@ -194,10 +190,7 @@ impl TowerStorage for MemoryTowerStorage {
         let revision = self.fenced(token, |entry, revision| {
             entry.instance = Some((revision, instance))
         })?;
-        Ok(FenceToken {
-            revision,
-            ..token.clone()
-        })
+        Ok(token.renewed(revision))
     }
 
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
