@@ -83,6 +83,8 @@ pub struct World {
     pub instances: Vec<(String, usize)>,
     pub identity_file: String,
     last_sample: Option<Instant>,
+    /// A control run: see [`World::args`].
+    control: bool,
 }
 
 impl World {
@@ -110,6 +112,7 @@ impl World {
             instances: Vec::new(),
             identity_file,
             last_sample: None,
+            control: matches!(mode, Mode::Control),
         };
         let primary = world.spawn_node(bin, "primary", Kind::Primary).await?;
         world.nodes.push(primary);
@@ -184,6 +187,12 @@ impl World {
         } else {
             args.extend(["--tower-storage".into(), "etcd".into()]);
             args.extend(self.etcd.cli_flags_for(endpoints));
+            if self.control {
+                // The fenced primary sees the control's landed votes newer
+                // than its stored tower and rightly refuses to start; the
+                // control is about two towers voting, so let it rebuild.
+                args.push("--allow-tower-rebuild".into());
+            }
         }
         args
     }
