@@ -132,7 +132,10 @@ pub fn choose_vote(tower: &Tower, forks: &ForkView, vote_account: &Pubkey) -> Vo
 /// an outage), or below a gap in the replay (a partition), cannot be walked
 /// to. A tower's votes form one chain (a vote pops every vote it does not
 /// descend from), so such a vote is an ancestor of `of` when a later vote of
-/// the same tower landed on the fork of `of`.
+/// the same tower landed on the fork of `of`. A landed vote at a slot of the
+/// tower is that tower's vote because of the fence: every vote of this
+/// account was stored in the tower history this node loaded before it left.
+/// (Two unfenced instances break this, as they break everything else.)
 fn is_ancestor(
     tower: &Tower,
     forks: &ForkView,
