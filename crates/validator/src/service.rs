@@ -87,7 +87,7 @@ pub async fn run(
             listener,
             published.clone(),
             node.cluster_url.clone(),
-            node.catchup_slots,
+            node.health_check_slot_distance,
             stopped(),
         );
         servers.spawn(async move {

@@ -151,7 +151,13 @@ async fn admin_exit_stops_the_node_cleanly() {
     let mut primary = lab.spawn_validator("primary", &lab.primary_args()).must();
     let instance = primary.instance(WAIT).await.must();
     lab.cluster.wait_for_vote(&instance, 0, WAIT).await.must();
-    let out = primary.admin(&["exit"]).await.must();
+    // agave's `exit`: a restart window first (a short idle time: the test
+    // exercises the wait, not its length), then the exit, then the wait
+    // for the process to end.
+    let out = primary
+        .admin(&["exit", "--min-idle-time", "0.01"])
+        .await
+        .must();
     assert!(
         out.status.success(),
         "{}",

@@ -40,6 +40,10 @@ pub struct NodeConfig {
     pub unavailable: UnavailablePolicy,
     /// How close to the cluster's slot the node must be to take over.
     pub catchup_slots: u64,
+    /// How far behind the cluster getHealth still says `ok`.
+    pub health_check_slot_distance: u64,
+    /// Stay a hot spare until `set-identity`, even with the staked identity.
+    pub start_as_hot_spare: bool,
     /// The node's own RPC address, advertised in its contact info.
     pub rpc_addr: Option<std::net::SocketAddr>,
     /// `--allow-tower-rebuild`.
@@ -177,6 +181,7 @@ async fn start(
             start_slot,
             rpc_addr: config.rpc_addr,
             allow_tower_rebuild: config.allow_tower_rebuild,
+            start_as_hot_spare: config.start_as_hot_spare,
         },
         config.clock.now(),
     );

@@ -81,6 +81,18 @@ impl Harness {
         storage: MemoryTowerStorage,
         unavailable: UnavailablePolicy,
     ) -> Self {
+        Self::started(keys, identity, voters, storage, unavailable, false)
+    }
+
+    /// [`Self::with`], choosing `--start-as-hot-spare`.
+    pub fn started(
+        keys: &Keys,
+        identity: &Keypair,
+        voters: &[&Keypair],
+        storage: MemoryTowerStorage,
+        unavailable: UnavailablePolicy,
+        start_as_hot_spare: bool,
+    ) -> Self {
         let now = Now::from_micros(1_000_000_000);
         let machine = NodeMachine::new(
             MachineConfig {
@@ -93,6 +105,7 @@ impl Harness {
                 start_slot: 0,
                 rpc_addr: None,
                 allow_tower_rebuild: false,
+                start_as_hot_spare,
             },
             now,
         );

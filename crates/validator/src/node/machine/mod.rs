@@ -90,6 +90,9 @@ pub struct MachineConfig {
     /// Build a tower from the vote account's landed votes when none is
     /// stored or the stored one is older (`--allow-tower-rebuild`).
     pub allow_tower_rebuild: bool,
+    /// Stay a hot spare until `set-identity`, even when the node may vote
+    /// (`--start-as-hot-spare`).
+    pub start_as_hot_spare: bool,
 }
 
 /// The node holds the fence of its identity with this tower.
@@ -228,7 +231,9 @@ impl NodeMachine {
             forks: ForkView::default(),
             caught_up: false,
             activity: Activity::CatchingUp,
-            stepped_down: false,
+            // Started as a hot spare: as if it had stepped down, it takes
+            // the fence only through set-identity.
+            stepped_down: config.start_as_hot_spare,
             allow_tower_rebuild: config.allow_tower_rebuild,
             in_flight: None,
             next_op: 0,

@@ -37,6 +37,10 @@ impl NodeMachine {
     /// back by itself.
     pub(super) fn settle_role(&mut self, now: Now, may_vote: Result<(), HotSpareReason>) {
         match (&self.activity, may_vote) {
+            // --start-as-hot-spare: it may vote, but waits to be told.
+            (Activity::CatchingUp, Ok(())) if self.stepped_down => {
+                self.settle_role(now, Err(HotSpareReason::AwaitingSetIdentity));
+            }
             (Activity::CatchingUp, Ok(())) => self.activate(now),
             (Activity::HotSpare(_), Ok(())) if !self.stepped_down => self.activate(now),
             (Activity::HotSpare(_), Ok(())) | (Activity::Fenced(_), Ok(())) => {}

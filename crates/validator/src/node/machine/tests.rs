@@ -564,6 +564,41 @@ fn a_node_that_stepped_down_takes_the_fence_back_only_by_set_identity() {
     assert_eq!(h.voted_slots().last(), Some(&13));
 }
 
+/// `--start-as-hot-spare`: a primary restarted with the staked identity
+/// (say by its supervisor after a monitoring failover) replays as a hot
+/// spare and takes the fence only when told to, so the identity does not
+/// flap back to it.
+#[test]
+fn a_node_started_as_hot_spare_takes_over_only_by_set_identity() {
+    let keys = Keys::new();
+    let mut h = Harness::started(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        MemoryTowerStorage::new(),
+        UnavailablePolicy::Exit,
+        true,
+    );
+    h.replay_chain(0, 6);
+    let status = h.machine.status();
+    assert_eq!(status.role, Role::HotSpare);
+    assert_eq!(status.fence_token, None);
+    assert!(h.pending.is_empty(), "no vote as a hot spare");
+    assert_eq!(
+        h.storage.holder(&keys.primary.pubkey()),
+        None,
+        "fence untouched"
+    );
+    h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: false,
+    })
+    .unwrap();
+    assert_eq!(h.machine.status().role, Role::Voting);
+    h.replay(7, 6);
+    assert_eq!(h.voted_slots().last(), Some(&7));
+}
+
 /// A primary added a voter keypair after start (it started as a hot spare
 /// without one): that is a first takeover, not a return.
 #[test]

@@ -1,0 +1,377 @@
+//! Certificates issued from an existing CA: one client certificate per
+//! staked identity, the reader's and root's, and renewals that replace one
+//! pair without touching the others.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rcgen::{ExtendedKeyUsagePurpose, Issuer, KeyPair};
+
+use crate::info::CertificateInfo;
+use crate::{
+    base_params, leaf, san, write_file, CertError, CertifiedKeyPem, Validity, CA_CERT_FILE,
+    CA_KEY_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, PEER_CERT_FILE, PEER_KEY_FILE,
+    SERVER_CERT_FILE, SERVER_KEY_FILE,
+};
+
+/// File name of the read-only client certificate (sentinel, `fence status`).
+pub const READER_CERT_FILE: &str = "reader.pem";
+/// File name of the reader's private key.
+pub const READER_KEY_FILE: &str = "reader-key.pem";
+/// Common name of the reader's certificate: its etcd user.
+pub const READER_COMMON_NAME: &str = "towerlock-reader";
+/// File name of the certificate of etcd's `root` user (`etcd setup-access`).
+pub const ROOT_CERT_FILE: &str = "root.pem";
+/// File name of the root certificate's private key.
+pub const ROOT_KEY_FILE: &str = "root-key.pem";
+/// Common name of the root certificate: etcd's administrator user.
+pub const ROOT_COMMON_NAME: &str = "root";
+
+/// One certificate of a set, by what it is for. Each has its file names, a
+/// common name (etcd's user name for a client certificate) and its uses.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CertKind {
+    /// etcd's server certificate (`etcd.pem`, CN `etcd`, the hosts as SANs).
+    Server,
+    /// The members' peer certificate (`etcd-peer.pem`, CN `etcd-peer`).
+    Peer,
+    /// The seed's shared validator certificate (`validator.pem`, CN
+    /// `validator`).
+    SeedClient,
+    /// One staked identity's certificate, shared by its primary and
+    /// secondary (`validator-<PUBKEY>.pem`, CN the base-58 pubkey).
+    Identity(String),
+    /// The read-only client (`reader.pem`, CN `towerlock-reader`).
+    Reader,
+    /// etcd's administrator (`root.pem`, CN `root`).
+    Root,
+}
+
+impl CertKind {
+    /// The certificate of the identity `pubkey` (base 58); refused when it
+    /// does not look like one (it names files and an etcd user).
+    pub fn identity(pubkey: &str) -> Result<Self, CertError> {
+        const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+        let valid = (32..=44).contains(&pubkey.len()) && pubkey.chars().all(|c| BASE58.contains(c));
+        if !valid {
+            return Err(CertError::InvalidIdentity {
+                identity: pubkey.to_string(),
+            });
+        }
+        Ok(Self::Identity(pubkey.to_string()))
+    }
+
+    /// The certificate's file name.
+    pub fn cert_file(&self) -> String {
+        match self {
+            CertKind::Server => SERVER_CERT_FILE.into(),
+            CertKind::Peer => PEER_CERT_FILE.into(),
+            CertKind::SeedClient => CLIENT_CERT_FILE.into(),
+            CertKind::Identity(pubkey) => format!("validator-{pubkey}.pem"),
+            CertKind::Reader => READER_CERT_FILE.into(),
+            CertKind::Root => ROOT_CERT_FILE.into(),
+        }
+    }
+
+    /// The private key's file name.
+    pub fn key_file(&self) -> String {
+        match self {
+            CertKind::Server => SERVER_KEY_FILE.into(),
+            CertKind::Peer => PEER_KEY_FILE.into(),
+            CertKind::SeedClient => CLIENT_KEY_FILE.into(),
+            CertKind::Identity(pubkey) => format!("validator-{pubkey}-key.pem"),
+            CertKind::Reader => READER_KEY_FILE.into(),
+            CertKind::Root => ROOT_KEY_FILE.into(),
+        }
+    }
+
+    /// The common name a new certificate of this kind gets.
+    pub fn common_name(&self) -> String {
+        match self {
+            CertKind::Server => "etcd".into(),
+            CertKind::Peer => "etcd-peer".into(),
+            CertKind::SeedClient => "validator".into(),
+            CertKind::Identity(pubkey) => pubkey.clone(),
+            CertKind::Reader => READER_COMMON_NAME.into(),
+            CertKind::Root => ROOT_COMMON_NAME.into(),
+        }
+    }
+
+    /// Whether its subject alternative names are hosts (server and peer).
+    pub fn has_hosts(&self) -> bool {
+        matches!(self, CertKind::Server | CertKind::Peer)
+    }
+
+    fn usages(&self) -> Vec<ExtendedKeyUsagePurpose> {
+        use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+        match self {
+            CertKind::Server => vec![ServerAuth],
+            CertKind::Peer => vec![ServerAuth, ClientAuth],
+            _ => vec![ClientAuth],
+        }
+    }
+
+    /// Every kind whose certificate file exists in `dir` (the CA aside), in
+    /// a stable order.
+    pub fn present_in(dir: &Path) -> Result<Vec<CertKind>, CertError> {
+        let entries = fs::read_dir(dir).map_err(|source| CertError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut kinds = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let kind = match name.as_str() {
+                SERVER_CERT_FILE => Some(CertKind::Server),
+                PEER_CERT_FILE => Some(CertKind::Peer),
+                CLIENT_CERT_FILE => Some(CertKind::SeedClient),
+                READER_CERT_FILE => Some(CertKind::Reader),
+                ROOT_CERT_FILE => Some(CertKind::Root),
+                other => other
+                    .strip_prefix("validator-")
+                    .and_then(|rest| rest.strip_suffix(".pem"))
+                    .filter(|pubkey| !pubkey.ends_with("-key"))
+                    .and_then(|pubkey| CertKind::identity(pubkey).ok()),
+            };
+            kinds.extend(kind);
+        }
+        kinds.sort();
+        Ok(kinds)
+    }
+}
+
+impl fmt::Display for CertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CertKind::Server => write!(f, "etcd's server certificate"),
+            CertKind::Peer => write!(f, "the members' peer certificate"),
+            CertKind::SeedClient => write!(f, "the shared validator certificate"),
+            CertKind::Identity(pubkey) => write!(f, "the certificate of identity {pubkey}"),
+            CertKind::Reader => write!(f, "the reader's certificate"),
+            CertKind::Root => write!(f, "the root certificate"),
+        }
+    }
+}
+
+/// The CA of a certificate directory (`etcd-ca.pem`, `etcd-ca-key.pem`),
+/// ready to sign.
+pub struct CertAuthority {
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl fmt::Debug for CertAuthority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertAuthority").finish_non_exhaustive()
+    }
+}
+
+impl CertAuthority {
+    /// Reads the CA certificate and key from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, CertError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            fs::read_to_string(&path).map_err(|source| CertError::Read { path, source })
+        };
+        let (cert_pem, key_pem) = (read(CA_CERT_FILE)?, read(CA_KEY_FILE)?);
+        Self::from_pem(&cert_pem, &key_pem).map_err(|reason| CertError::BadCa {
+            dir: dir.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// The CA from its certificate and key (PEM); the error is the reason.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, String> {
+        let key = KeyPair::from_pem(key_pem).map_err(|e| format!("the key: {e}"))?;
+        let info = CertificateInfo::from_pem(cert_pem.as_bytes())?;
+        if !info.is_ca {
+            return Err("the certificate is not a CA".into());
+        }
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| e.to_string())?;
+        Ok(Self { issuer })
+    }
+
+    /// A new certificate of `kind` for `common_name`, with `hosts` as its
+    /// subject alternative names (server and peer only).
+    pub fn issue(
+        &self,
+        kind: &CertKind,
+        common_name: &str,
+        hosts: &[String],
+        validity: Validity,
+    ) -> Result<CertifiedKeyPem, CertError> {
+        let sans = if kind.has_hosts() {
+            if hosts.is_empty() {
+                return Err(CertError::NoHosts);
+            }
+            hosts
+                .iter()
+                .map(|h| san(h))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
+        leaf(
+            &self.issuer,
+            "certificate",
+            base_params(common_name, validity),
+            sans,
+            kind.usages(),
+        )
+    }
+}
+
+/// One certificate written by [`issue`] or [`renew`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// What it is.
+    pub kind: CertKind,
+    /// The certificate file.
+    pub cert_path: PathBuf,
+    /// The key file.
+    pub key_path: PathBuf,
+    /// Its common name.
+    pub common_name: String,
+    /// Its hosts (server and peer).
+    pub hosts: Vec<String>,
+}
+
+/// Issues new certificates of `kinds` from the CA in `dir`, valid for
+/// `days`; server and peer certificates get `hosts`. Without `force`,
+/// refuses when any of the files exists, and then writes nothing.
+pub fn issue(
+    dir: &Path,
+    kinds: &[CertKind],
+    hosts: &[String],
+    days: u32,
+    force: bool,
+) -> Result<Vec<Issued>, CertError> {
+    if days == 0 {
+        return Err(CertError::InvalidDays { days });
+    }
+    if !force {
+        refuse_existing(dir, kinds)?;
+    }
+    let ca = CertAuthority::load(dir)?;
+    let plans = kinds
+        .iter()
+        .map(|kind| (kind.clone(), kind.common_name(), hosts.to_vec()))
+        .collect();
+    sign_and_write(dir, &ca, plans, Validity::days(days))
+}
+
+/// Reissues the certificates of `kinds` in `dir` from its CA, valid for
+/// `days`: each keeps the common name and hosts of the certificate it
+/// replaces, unless `hosts` is given (server and peer). Every other file
+/// stays as it is. Each pair is written to temporary files and renamed into
+/// place, so a failure never leaves half a pair.
+pub fn renew(
+    dir: &Path,
+    kinds: &[CertKind],
+    hosts: Option<&[String]>,
+    days: u32,
+) -> Result<Vec<Issued>, CertError> {
+    if days == 0 {
+        return Err(CertError::InvalidDays { days });
+    }
+    let ca = CertAuthority::load(dir)?;
+    let mut plans = Vec::new();
+    for kind in kinds {
+        let path = dir.join(kind.cert_file());
+        if !path.exists() {
+            return Err(CertError::NothingToRenew {
+                what: kind.to_string(),
+                path,
+            });
+        }
+        let old = CertificateInfo::read(&path).map_err(CertError::Info)?;
+        let hosts = match hosts {
+            Some(hosts) if kind.has_hosts() => hosts.to_vec(),
+            _ => old.hosts,
+        };
+        plans.push((kind.clone(), old.common_name, hosts));
+    }
+    sign_and_write(dir, &ca, plans, Validity::days(days))
+}
+
+/// Signs every plan first (nothing is written if one fails), then writes
+/// each pair.
+fn sign_and_write(
+    dir: &Path,
+    ca: &CertAuthority,
+    plans: Vec<(CertKind, String, Vec<String>)>,
+    validity: Validity,
+) -> Result<Vec<Issued>, CertError> {
+    let mut signed = Vec::new();
+    for (kind, common_name, hosts) in plans {
+        let pem = ca.issue(&kind, &common_name, &hosts, validity)?;
+        signed.push((kind, common_name, hosts, pem));
+    }
+    fs::create_dir_all(dir).map_err(|source| CertError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut issued = Vec::new();
+    for (kind, common_name, hosts, pem) in signed {
+        let (cert_path, key_path) = (dir.join(kind.cert_file()), dir.join(kind.key_file()));
+        write_pair(&cert_path, &key_path, &pem)?;
+        issued.push(Issued {
+            hosts: if kind.has_hosts() { hosts } else { Vec::new() },
+            kind,
+            cert_path,
+            key_path,
+            common_name,
+        });
+    }
+    Ok(issued)
+}
+
+/// Refuses when a file of `kinds` exists in `dir`.
+pub(crate) fn refuse_existing(dir: &Path, kinds: &[CertKind]) -> Result<(), CertError> {
+    let existing: Vec<String> = kinds
+        .iter()
+        .flat_map(|kind| [kind.cert_file(), kind.key_file()])
+        .filter(|file| dir.join(file).symlink_metadata().is_ok())
+        .collect();
+    if existing.is_empty() {
+        Ok(())
+    } else {
+        Err(CertError::AlreadyExists {
+            dir: dir.to_path_buf(),
+            files: existing,
+        })
+    }
+}
+
+/// Writes both files of a pair to temporary names next to them, then
+/// renames both into place and syncs the directory.
+fn write_pair(cert_path: &Path, key_path: &Path, pem: &CertifiedKeyPem) -> Result<(), CertError> {
+    let temp = |path: &Path| {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        path.with_file_name(format!(".{name}.{}.new", std::process::id()))
+    };
+    let (cert_temp, key_temp) = (temp(cert_path), temp(key_path));
+    let written = write_file(&key_temp, &pem.key_pem, true)
+        .and_then(|()| write_file(&cert_temp, &pem.cert_pem, false));
+    let renamed = written.and_then(|()| {
+        let rename = |from: &Path, to: &Path| {
+            fs::rename(from, to).map_err(|source| CertError::Io {
+                path: to.to_path_buf(),
+                source,
+            })
+        };
+        rename(&key_temp, key_path)?;
+        rename(&cert_temp, cert_path)
+    });
+    if renamed.is_err() {
+        let _ = fs::remove_file(&key_temp);
+        let _ = fs::remove_file(&cert_temp);
+    }
+    renamed?;
+    if let Some(parent) = cert_path.parent() {
+        if let Ok(dir) = fs::File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
