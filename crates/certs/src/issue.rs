@@ -375,3 +375,118 @@ fn write_pair(cert_path: &Path, key_path: &Path, pem: &CertifiedKeyPem) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{write_seed_certs, CertOptions};
+
+    const A: &str = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin";
+
+    fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut all: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, fs::read(e.path()).unwrap())
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn identity_certificates_are_named_after_the_pubkey() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = CertOptions {
+            identities: vec![A.into()],
+            ..CertOptions::default()
+        };
+        write_seed_certs(dir.path(), &options).unwrap();
+        let kind = CertKind::identity(A).unwrap();
+        assert_eq!(kind.cert_file(), format!("validator-{A}.pem"));
+        let info = CertificateInfo::read(&dir.path().join(kind.cert_file())).unwrap();
+        assert_eq!(info.common_name, A);
+        assert!(!dir.path().join(CLIENT_CERT_FILE).exists());
+        let reader = CertificateInfo::read(&dir.path().join(READER_CERT_FILE)).unwrap();
+        assert_eq!(reader.common_name, READER_COMMON_NAME);
+        let root = CertificateInfo::read(&dir.path().join(ROOT_CERT_FILE)).unwrap();
+        assert_eq!(root.common_name, ROOT_COMMON_NAME);
+        let present = CertKind::present_in(dir.path()).unwrap();
+        assert_eq!(
+            present,
+            vec![
+                CertKind::Server,
+                CertKind::Peer,
+                kind,
+                CertKind::Reader,
+                CertKind::Root
+            ]
+        );
+        for bad in ["../etc/passwd", "0OIl", ""] {
+            assert!(matches!(
+                CertKind::identity(bad),
+                Err(CertError::InvalidIdentity { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn renew_keeps_names_and_hosts_and_touches_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = CertOptions {
+            hosts: vec!["etcd.example".into(), "10.0.0.5".into()],
+            identities: vec![A.into()],
+            days: 10,
+            ..CertOptions::default()
+        };
+        write_seed_certs(dir.path(), &options).unwrap();
+        let before = files(dir.path());
+        let old = CertificateInfo::read(&dir.path().join(SERVER_CERT_FILE)).unwrap();
+
+        let renewed = renew(dir.path(), &[CertKind::Server], None, 400).unwrap();
+        assert_eq!(renewed.len(), 1);
+        let new = CertificateInfo::read(&dir.path().join(SERVER_CERT_FILE)).unwrap();
+        assert_eq!(new.common_name, "etcd");
+        assert_eq!(new.hosts, old.hosts);
+        assert!(new.not_after > old.not_after + time::Duration::days(300));
+        let after = files(dir.path());
+        assert_eq!(before.len(), after.len(), "no temporary file left");
+        for ((name, old), (_, new)) in before.iter().zip(&after) {
+            let renewed = name == SERVER_CERT_FILE || name == SERVER_KEY_FILE;
+            assert_eq!(old != new, renewed, "{name}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(SERVER_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        let hosts = vec!["etcd-2.example".to_string()];
+        renew(dir.path(), &[CertKind::Server], Some(&hosts), 5).unwrap();
+        let new = CertificateInfo::read(&dir.path().join(SERVER_CERT_FILE)).unwrap();
+        assert_eq!(new.hosts, hosts);
+
+        let err = renew(dir.path(), &[CertKind::SeedClient], None, 5).unwrap_err();
+        assert!(matches!(err, CertError::NothingToRenew { .. }), "{err}");
+    }
+
+    #[test]
+    fn issue_refuses_existing_files_and_needs_the_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = issue(dir.path(), &[CertKind::Reader], &[], 5, false).unwrap_err();
+        assert!(matches!(err, CertError::Read { .. }), "{err}");
+        write_seed_certs(dir.path(), &CertOptions::default()).unwrap();
+        let kind = CertKind::identity(A).unwrap();
+        issue(dir.path(), std::slice::from_ref(&kind), &[], 5, false).unwrap();
+        let before = files(dir.path());
+        let err = issue(dir.path(), &[kind, CertKind::Reader], &[], 5, false).unwrap_err();
+        assert!(matches!(err, CertError::AlreadyExists { .. }), "{err}");
+        assert_eq!(before, files(dir.path()));
+    }
+}

@@ -77,6 +77,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let options = CertOptions {
         hosts: hosts.clone(),
         peer_hosts: peer_hosts.clone(),
+        identities: Vec::new(),
         days: args.days,
         force: args.force,
     };
