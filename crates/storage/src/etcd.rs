@@ -236,22 +236,6 @@ impl EtcdTowerStorage {
         Ok(FenceToken::new(*identity, revision, &self.instance))
     }
 
-    /// Gives the fence up: deletes the instance record if `token` still
-    /// holds it. For tools that take the fence for one write (`tower
-    /// import`) and must not look like a running validator afterwards.
-    pub async fn release(&self, token: &FenceToken) -> Result<bool, StorageError> {
-        let key = self.key(&token.identity, "instance");
-        let txn = Txn::new()
-            .when([Compare::mod_revision(
-                key.as_str(),
-                CompareOp::Equal,
-                token.revision,
-            )])
-            .and_then([TxnOp::delete(key.as_str(), None)]);
-        let response = self.once("release the fence", txn_request(txn)).await?;
-        Ok(response.succeeded())
-    }
-
     /// One attempt of `request` through the current endpoint, bounded by
     /// `deadline`. On `Unavailable` later requests go to the next endpoint.
     async fn attempt<T, F, Fut>(
@@ -570,6 +554,20 @@ impl TowerStorage for EtcdTowerStorage {
             )
             .await?;
         Ok(token.renewed(revision))
+    }
+
+    /// Deletes the instance record if `token` still holds it.
+    async fn release(&self, token: &FenceToken) -> Result<bool, StorageError> {
+        let key = self.key(&token.identity, "instance");
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                key.as_str(),
+                CompareOp::Equal,
+                token.revision,
+            )])
+            .and_then([TxnOp::delete(key.as_str(), None)]);
+        let response = self.once("release the fence", txn_request(txn)).await?;
+        Ok(response.succeeded())
     }
 
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {

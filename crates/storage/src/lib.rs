@@ -68,6 +68,12 @@ pub trait TowerStorage: Send + Sync {
     /// instance holds the fence.
     async fn renew(&self, token: &FenceToken) -> Result<FenceToken, StorageError>;
 
+    /// Gives the fence up if `token` still holds it (an orderly exit, a
+    /// tool that took it for one write): the next instance then finds
+    /// nobody holding it. `false` when the fence had already moved. The
+    /// stored tower and the last fenced leader slot stay.
+    async fn release(&self, token: &FenceToken) -> Result<bool, StorageError>;
+
     /// Reads the tower without taking the fence, for inspection and export.
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError>;
 }

@@ -115,6 +115,7 @@ pub async fn run(
     let (mut machine, mut executor) = start(config, metrics, published).await?;
     let mut tick = tokio::time::interval(TICK);
     tokio::pin!(shutdown);
+    let mut shutting_down = false;
     loop {
         if let Some(result) = executor.drain(&mut machine).await {
             return result;
@@ -122,9 +123,9 @@ pub async fn run(
         executor.publish(&machine);
         let event = tokio::select! {
             biased;
-            () = &mut shutdown => {
-                tracing::info!("shutting down");
-                return Ok(());
+            () = &mut shutdown, if !shutting_down => {
+                shutting_down = true;
+                Event::Shutdown
             }
             // Admin requests before the streams: a burst of banks must not
             // starve an operator.

@@ -85,6 +85,22 @@ impl Executor {
                 op,
                 result: storage.fence_leader_slot(&token, slot).await,
             }),
+            Action::Release { token } => {
+                match storage.release(&token).await {
+                    Ok(true) => {
+                        tracing::info!(identity = %token.identity, "released the tower fence")
+                    }
+                    Ok(false) => {
+                        tracing::info!(identity = %token.identity, "the tower fence had moved on; nothing to release")
+                    }
+                    // The exit goes on: the next instance takes the fence
+                    // over from this one, as after a crash.
+                    Err(err) => {
+                        tracing::warn!(identity = %token.identity, error = %err, "could not release the tower fence")
+                    }
+                }
+                None
+            }
             action => self.execute_network(action).await,
         }
     }

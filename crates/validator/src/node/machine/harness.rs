@@ -45,6 +45,8 @@ pub struct Seen {
     pub contacts: Vec<SignedContactInfo>,
     pub reopened: Vec<Stream>,
     pub exit: Option<Result<(), NodeExit>>,
+    /// What became of each release of the fence.
+    pub released: Vec<bool>,
 }
 
 pub struct Harness {
@@ -262,6 +264,13 @@ impl Harness {
                     .runtime
                     .block_on(storage.fence_leader_slot(&token, slot)),
             }),
+            Action::Release { token } => {
+                let released = self.runtime.block_on(storage.release(&token));
+                self.seen
+                    .released
+                    .push(released.expect("memory storage answers"));
+                None
+            }
             action => self.deliver(action),
         }
     }

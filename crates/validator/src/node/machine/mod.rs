@@ -298,6 +298,10 @@ impl NodeMachine {
             }
             Event::ClusterLost { reason } => self.exit(Err(NodeExit::ClusterLost { reason })),
             Event::Tick => self.on_tick(now),
+            Event::Shutdown => {
+                tracing::info!("shutting down");
+                self.exit(Ok(()));
+            }
         }
         self.advance(now);
     }
@@ -310,6 +314,13 @@ impl NodeMachine {
     fn exit(&mut self, result: Result<(), NodeExit>) {
         if !self.stopped {
             self.stopped = true;
+            // An orderly exit gives the fence up; a node stopped by an error
+            // leaves it as it is (it may not hold it any more).
+            if let (Ok(()), Activity::Fenced(fence)) = (&result, &self.activity) {
+                self.actions.push_back(Action::Release {
+                    token: fence.token.clone(),
+                });
+            }
             self.actions.push_back(Action::Exit(result));
         }
     }

@@ -599,6 +599,39 @@ fn a_node_started_as_hot_spare_takes_over_only_by_set_identity() {
     assert_eq!(h.voted_slots().last(), Some(&7));
 }
 
+/// An orderly exit (admin `exit`, SIGTERM) gives the fence up, after the
+/// last store, so the next start or `tower import` finds nobody holding it;
+/// a node stopped because it lost the fence leaves it to the new holder.
+#[test]
+fn an_orderly_exit_releases_the_fence_and_a_lost_one_does_not() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let identity = keys.primary.pubkey();
+    assert!(h.storage.holder(&identity).is_some());
+    h.admin(Command::Exit).unwrap();
+    assert_eq!(h.seen.released, vec![true]);
+    assert!(matches!(h.seen.exit, Some(Ok(()))));
+    assert_eq!(h.storage.holder(&identity), None, "nobody holds it");
+
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    h.step(Event::Shutdown);
+    h.settle();
+    assert_eq!(h.seen.released, vec![true], "SIGTERM releases too");
+
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let other = h.other_instance();
+    let taken = h.block_on(other.takeover(&keys.primary.pubkey())).unwrap();
+    h.replay(11, 10);
+    assert!(matches!(h.seen.exit, Some(Err(NodeExit::LockLost { .. }))));
+    assert!(h.seen.released.is_empty(), "a lost fence is not released");
+    assert_eq!(
+        h.storage.holder(&keys.primary.pubkey()),
+        Some(taken.token.instance)
+    );
+}
+
 /// A primary added a voter keypair after start (it started as a hot spare
 /// without one): that is a first takeover, not a return.
 #[test]
