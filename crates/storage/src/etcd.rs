@@ -260,9 +260,7 @@ impl EtcdTowerStorage {
                     ),
                 })
             }
-            Ok(Err(err)) => Err(StorageError::Etcd {
-                reason: format!("{what}: {}", towerlock_etcd::describe_chain(&err)),
-            }),
+            Ok(Err(err)) => Err(StorageError::refused(what, &err)),
             Err(_) => Err(StorageError::Unavailable {
                 reason: format!(
                     "{what} through {}: no answer within {deadline:?}",
@@ -321,7 +319,7 @@ impl EtcdTowerStorage {
 
     async fn get_until(&self, key: &str, until: Instant) -> Result<Option<KeyValue>, StorageError> {
         let response = self
-            .on_any("read", until, |mut kv: KvClient| {
+            .on_any(&format!("read {key}"), until, |mut kv: KvClient| {
                 let key = key.to_string();
                 async move { kv.get(key, None).await }
             })
@@ -390,20 +388,22 @@ impl EtcdTowerStorage {
         })
     }
 
-    /// The last leader slot stored under `<identity>/leader` (a decimal
-    /// number), or `Corrupt`.
+    /// The last leader slot stored under `<identity>/leader`, or why it
+    /// cannot be used.
     fn leader_slot(&self, identity: &Pubkey, bytes: &[u8]) -> Result<Slot, StorageError> {
-        std::str::from_utf8(bytes)
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-            .ok_or_else(|| StorageError::Corrupt {
+        let location = || format!("etcd key {}", self.key(identity, "leader"));
+        crate::parse_leader_record(bytes).map_err(|err| match err {
+            crate::RecordError::Unreadable(reason) => StorageError::Corrupt {
                 identity: *identity,
-                location: format!("etcd key {}", self.key(identity, "leader")),
-                reason: format!(
-                    "the last leader slot {:?} is not a slot number",
-                    String::from_utf8_lossy(bytes)
-                ),
-            })
+                location: location(),
+                reason,
+            },
+            newer => StorageError::NewerRecord {
+                identity: *identity,
+                location: location(),
+                source: newer,
+            },
+        })
     }
 
     fn verify(&self, identity: &Pubkey, bytes: &[u8]) -> Result<SavedTower, StorageError> {
@@ -478,6 +478,18 @@ impl TowerStorage for EtcdTowerStorage {
         if let Some(kv) = self.get_until(&leader_key, until).await? {
             self.leader_slot(identity, kv.value())?;
         }
+        // So would a fence record of a newer release: this one may not
+        // know what the newer one promised by it.
+        let instance_key = self.key(identity, "instance");
+        if let Some(kv) = self.get_until(&instance_key, until).await? {
+            if let Err(err @ crate::RecordError::Newer { .. }) = InstanceRecord::parse(kv.value()) {
+                return Err(StorageError::NewerRecord {
+                    identity: *identity,
+                    location: format!("etcd key {instance_key}"),
+                    source: err,
+                });
+            }
+        }
         let mut seen = self.get_until(&tower_key, until).await?;
         loop {
             // Verify the tower before the fence moves: a corrupt or foreign
@@ -538,7 +550,7 @@ impl TowerStorage for EtcdTowerStorage {
             .fenced(
                 "fence leader slot",
                 token,
-                TxnOp::put(key, slot.to_string(), None),
+                TxnOp::put(key, crate::leader_record(slot), None),
             )
             .await?;
         Ok(LeaderSlotFenced::new(token, slot, revision))
