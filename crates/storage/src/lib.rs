@@ -22,6 +22,7 @@ mod etcd;
 mod fence;
 mod file;
 mod memory;
+mod record;
 
 pub use error::StorageError;
 pub use etcd::EtcdTowerStorage;
@@ -30,6 +31,7 @@ pub use file::{
     parse_tower_file_name, tower_file_name, write_tower_file, FileTowerStorage, TowerFileName,
 };
 pub use memory::MemoryTowerStorage;
+pub use record::{leader_record, parse_leader_record, RecordError, RECORD_FORMAT};
 
 use async_trait::async_trait;
 use solana_pubkey::Pubkey;

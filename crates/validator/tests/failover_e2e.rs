@@ -223,7 +223,7 @@ async fn leader_slot_at(lab: &Lab, revision: i64) -> Option<u64> {
     leader
         .kvs()
         .first()
-        .map(|kv| std::str::from_utf8(kv.value()).unwrap().parse().unwrap())
+        .map(|kv| towerlock_storage::parse_leader_record(kv.value()).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -250,8 +250,7 @@ async fn watch_fences(lab: &Lab, identity: &str) -> Arc<Mutex<Vec<(u64, u64)>>> 
                 for event in response.events() {
                     let slot = event
                         .kv()
-                        .and_then(|kv| std::str::from_utf8(kv.value()).ok())
-                        .and_then(|v| v.parse().ok());
+                        .and_then(|kv| towerlock_storage::parse_leader_record(kv.value()).ok());
                     if let Some(slot) = slot {
                         list.lock().unwrap().push((slot, arrived));
                     }
