@@ -121,6 +121,11 @@ impl CertificateInfo {
         })
     }
 
+    /// Where the certificate stands now against [`EXPIRY_WARNING_DAYS`].
+    pub fn expiry_now(&self) -> Expiry {
+        self.expiry(OffsetDateTime::now_utc())
+    }
+
     /// Where the certificate stands at `now` against
     /// [`EXPIRY_WARNING_DAYS`].
     pub fn expiry(&self, now: OffsetDateTime) -> Expiry {

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod drill;
 pub mod drill_sentinel;
 pub mod etcd;
+pub mod etcd_access;
 pub mod sentinel;
 pub mod tower;
 
