@@ -35,6 +35,8 @@ enum Command {
     Certs(cmd::certs::CertsCmd),
     /// Check an etcd cluster: reachability, TLS, compaction, latency.
     Etcd(cmd::etcd::EtcdCmd),
+    /// Who holds an identity's fence in etcd, and what is stored under it.
+    Fence(cmd::fence::FenceCmd),
     /// Run a local cluster that stands in for the Solana network.
     Cluster(cmd::cluster::ClusterCmd),
     /// Check an audit trail for safety violations (exit 1 on any).
@@ -123,6 +125,7 @@ fn main() -> ExitCode {
             Command::Tower(cmd) => cmd.run().await,
             Command::Certs(cmd) => cmd.run().await,
             Command::Etcd(cmd) => cmd.run().await,
+            Command::Fence(cmd) => cmd.run().await,
             Command::Cluster(cmd) => cmd.run().await,
             Command::Audit(cmd) => cmd.run().await,
             Command::Sentinel(cmd) => cmd.run().await,

@@ -197,6 +197,11 @@ impl EtcdTowerStorage {
         format!("{}{identity}/{name}", self.prefix)
     }
 
+    /// The deadline of each request.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
     /// The client of the endpoint in use, for tools that need plain reads
     /// and writes.
     pub fn client(&self) -> Client {
@@ -292,7 +297,7 @@ impl EtcdTowerStorage {
     /// compare does not depend on an earlier attempt of its own). When an
     /// endpoint does not answer, the next one is tried at once, each endpoint
     /// at most once, while `until` has not passed.
-    async fn on_any<T, F, Fut>(
+    pub(crate) async fn on_any<T, F, Fut>(
         &self,
         what: &str,
         until: Instant,
@@ -390,7 +395,11 @@ impl EtcdTowerStorage {
 
     /// The last leader slot stored under `<identity>/leader`, or why it
     /// cannot be used.
-    fn leader_slot(&self, identity: &Pubkey, bytes: &[u8]) -> Result<Slot, StorageError> {
+    pub(crate) fn leader_slot(
+        &self,
+        identity: &Pubkey,
+        bytes: &[u8],
+    ) -> Result<Slot, StorageError> {
         let location = || format!("etcd key {}", self.key(identity, "leader"));
         crate::parse_leader_record(bytes).map_err(|err| match err {
             crate::RecordError::Unreadable(reason) => StorageError::Corrupt {
@@ -406,7 +415,11 @@ impl EtcdTowerStorage {
         })
     }
 
-    fn verify(&self, identity: &Pubkey, bytes: &[u8]) -> Result<SavedTower, StorageError> {
+    pub(crate) fn verify(
+        &self,
+        identity: &Pubkey,
+        bytes: &[u8],
+    ) -> Result<SavedTower, StorageError> {
         SavedTower::from_bytes(bytes, identity).map_err(|err| {
             StorageError::from_tower(
                 *identity,
@@ -597,7 +610,7 @@ impl TowerStorage for EtcdTowerStorage {
 type Reply<T> = Pin<Box<dyn Future<Output = Result<T, towerlock_etcd::etcd_client::Error>> + Send>>;
 
 /// `txn` as a request that can be sent through any endpoint's client.
-fn txn_request(txn: Txn) -> impl Fn(KvClient) -> Reply<TxnResponse> {
+pub(crate) fn txn_request(txn: Txn) -> impl Fn(KvClient) -> Reply<TxnResponse> {
     move |mut kv: KvClient| {
         let txn = txn.clone();
         Box::pin(async move { kv.txn(txn).await })

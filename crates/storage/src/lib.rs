@@ -23,6 +23,7 @@ mod fence;
 mod file;
 mod memory;
 mod record;
+mod status;
 
 pub use error::StorageError;
 pub use etcd::EtcdTowerStorage;
@@ -32,6 +33,7 @@ pub use file::{
 };
 pub use memory::MemoryTowerStorage;
 pub use record::{leader_record, parse_leader_record, RecordError, RECORD_FORMAT};
+pub use status::{FenceStatus, Holder, StoredTower};
 
 use async_trait::async_trait;
 use solana_pubkey::Pubkey;

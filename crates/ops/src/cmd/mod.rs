@@ -13,6 +13,7 @@ pub mod drill;
 pub mod drill_sentinel;
 pub mod etcd;
 pub mod etcd_access;
+pub mod fence;
 pub mod sentinel;
 pub mod tower;
 

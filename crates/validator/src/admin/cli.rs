@@ -173,6 +173,15 @@ struct ExitPlan<'a> {
     window: &'a ExitWindowArgs,
 }
 
+/// What `exit` prints when done (agave's words).
+fn plan_done(no_wait_for_exit: bool) -> &'static str {
+    if no_wait_for_exit {
+        "Exit requested"
+    } else {
+        "Validator exited"
+    }
+}
+
 /// `exit`: unless `force`, wait for a restart window; ask the validator to
 /// exit; unless told not to, wait until it has.
 async fn exit(
@@ -259,15 +268,7 @@ pub async fn run_with(
                 window: &window,
             };
             exit(ledger, plan, console.terminal, interrupt).await?;
-            writeln!(
-                out,
-                "{}",
-                if no_wait_for_exit {
-                    "Exit requested"
-                } else {
-                    "Validator exited"
-                }
-            )?;
+            writeln!(out, "{}", plan_done(no_wait_for_exit))?;
         }
         AdminCommand::ContactInfo => {
             let mut client = AdminClient::connect(ledger).await?;
