@@ -19,21 +19,26 @@ pub struct CertsCmd {
 
 #[derive(Debug, clap::Subcommand)]
 enum CertsCommand {
-    /// Write a new CA and the certificates it signs: etcd's server
-    /// certificate (etcd.pem), the members' peer certificate
+    /// Write a new CA and the certificates it signs.
+    ///
+    /// etcd's server certificate (etcd.pem), the members' peer certificate
     /// (etcd-peer.pem), one client certificate per --identity
     /// (validator-<PUBKEY>.pem, common name the pubkey) or, without
     /// --identity, the seed's shared validator.pem, the read-only reader.pem
     /// and the root.pem of etcd's root user. Keys are mode 0600.
     Init(InitArgs),
-    /// Issue more client certificates from the existing CA in --dir (a new
-    /// staked identity, the reader's, root's), leaving every other file as it
-    /// is.
+    /// Issue more client certificates from the existing CA.
+    ///
+    /// For a new staked identity, the reader or root, from etcd-ca.pem and
+    /// etcd-ca-key.pem in --dir; every other file stays as it is.
     Add(AddArgs),
-    /// Reissue chosen certificates from the existing CA in --dir (etcd-ca.pem,
-    /// etcd-ca-key.pem), each keeping its common name and hosts, with a new
-    /// validity; every other file stays byte for byte. Each pair is written
-    /// to temporary files and renamed into place.
+    /// Reissue chosen certificates from the existing CA, before they expire.
+    ///
+    /// Signed by etcd-ca.pem and etcd-ca-key.pem in --dir, each keeps its
+    /// common name and hosts (unless --hosts) and gets a new validity; every
+    /// other file stays byte for byte. Each pair is written to temporary
+    /// files and renamed into place. The CA itself is not renewed: a new CA
+    /// means new certificates everywhere (certs init in a new directory).
     Renew(RenewArgs),
 }
 

@@ -47,13 +47,22 @@ pub struct EtcdCmd {
 
 #[derive(Debug, clap::Subcommand)]
 enum EtcdCommand {
-    /// Connect as a validator would (mutual TLS) and report version, members,
-    /// leader, database size against quota, compaction and the latency of a
-    /// fenced write/read on a scratch key (deleted afterwards). Exits 1 with
-    /// the cause when etcd cannot be used.
+    /// Check etcd as a validator sees it: TLS, members, size, compaction,
+    /// latency, certificate expiry.
+    ///
+    /// Connects as a validator would (mutual TLS) and reports version,
+    /// members, leader, database size against quota, compaction and the
+    /// latency of a fenced write/read on a scratch key (deleted afterwards;
+    /// under the identity's own keys when the client certificate is an
+    /// identity's). Prints when the CA and client certificates expire and
+    /// warns within 30 days. Exits 1 with the cause when etcd cannot be used
+    /// or a certificate has expired.
     Check(CheckArgs),
-    /// Turn on etcd's access control, with the root certificate (root.pem):
-    /// a user and role per staked identity, limited to the keys under
+    /// Turn on etcd's access control: each identity's certificate reaches
+    /// only its own keys.
+    ///
+    /// Run with the root certificate (root.pem): a user and role per staked
+    /// identity, limited to the keys under
     /// <prefix><PUBKEY>/, a read-only user for the sentinel and fence
     /// status, and root as administrator. Safe to run again; more identities
     /// are added.

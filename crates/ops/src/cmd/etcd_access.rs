@@ -8,6 +8,10 @@ use towerlock_etcd::{classify_request_error, connect, AccessPlan, EtcdArgs, Etcd
 
 #[derive(Debug, clap::Args)]
 #[command(mut_arg("etcd_endpoint", |arg| arg.required(true)))]
+#[command(mut_arg("etcd_cert_file", |arg| {
+    arg.help("PEM file of the certificate of etcd's root user (root.pem, CN root)")
+}))]
+#[command(mut_arg("etcd_key_file", |arg| arg.help("PEM file of its private key (root-key.pem)")))]
 pub struct SetupAccessArgs {
     #[command(flatten)]
     etcd: EtcdArgs,
