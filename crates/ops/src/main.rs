@@ -37,6 +37,10 @@ enum Command {
     Etcd(cmd::etcd::EtcdCmd),
     /// Who holds an identity's fence in etcd, and what is stored under it.
     Fence(cmd::fence::FenceCmd),
+    /// The pair on one screen: which node is active and which the hot
+    /// spare, the last vote, health, the fence holder, the sentinel's state
+    /// (`--watch` redraws it).
+    Status(cmd::status::StatusArgs),
     /// Run a local cluster that stands in for the Solana network.
     Cluster(cmd::cluster::ClusterCmd),
     /// Check an audit trail for safety violations (exit 1 on any).
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
             Command::Certs(cmd) => cmd.run().await,
             Command::Etcd(cmd) => cmd.run().await,
             Command::Fence(cmd) => cmd.run().await,
+            Command::Status(cmd) => cmd.run().await,
             Command::Cluster(cmd) => cmd.run().await,
             Command::Audit(cmd) => cmd.run().await,
             Command::Sentinel(cmd) => cmd.run().await,

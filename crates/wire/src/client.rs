@@ -39,6 +39,30 @@ pub enum ClientError {
     Closed,
 }
 
+/// `GET url` as text (a Prometheus metrics page).
+pub async fn get_text(url: &str) -> Result<String, ClientError> {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?;
+    let response = client
+        .get(uri)
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(ClientError::Transport(format!("{url} answered {status}")));
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))
+}
+
 /// JSON-RPC over HTTP.
 pub struct RpcClient {
     url: String,

@@ -15,6 +15,7 @@ pub mod etcd;
 pub mod etcd_access;
 pub mod fence;
 pub mod sentinel;
+pub mod status;
 pub mod tower;
 
 /// The `towerlock-validator` binary: `explicit`, else the one next to this
