@@ -11,6 +11,7 @@ pub mod chaos;
 pub mod cluster;
 pub mod drill;
 pub mod drill_sentinel;
+pub mod drill_upgrade;
 pub mod etcd;
 pub mod etcd_access;
 pub mod fence;
