@@ -139,6 +139,8 @@ async fn a_renewed_certificate_works_against_etcd_started_with_the_old_ca() {
         "400",
     ]));
     assert!(out.contains(&format!("CN {id}")), "{out}");
+    // The lab's CA lasts a day: the renewed certificate outlives it.
+    assert!(out.contains("note: the CA expires on"), "{out}");
     let after = snapshot(&dir);
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
@@ -195,6 +197,12 @@ fn renew_all_leaves_the_ca_and_refuses_what_does_not_exist() {
         assert_eq!(before[name] == after[name], is_ca, "{name}");
     }
     assert!(out.contains("etcd's server certificate"), "{out}");
+    assert!(out.contains("note: the CA expires on"), "{out}");
+    let within = succeeded(&towerlock(&[
+        "certs", "renew", "--dir", d, "--reader", "--days", "1",
+    ]));
+    assert!(!within.contains("note:"), "{within}");
+    let after = snapshot(Path::new(d));
 
     let missing = Keypair::new().pubkey().to_string();
     let refused = towerlock(&["certs", "renew", "--dir", d, "--identity", &missing]);

@@ -263,7 +263,7 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
         shown(&args.dir),
         args.days
     );
-    print_issued(&issued);
+    print_issued(&args.dir, &issued);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -296,7 +296,7 @@ fn renew(args: RenewArgs) -> anyhow::Result<ExitCode> {
         shown(&args.dir),
         args.days
     );
-    print_issued(&renewed);
+    print_issued(&args.dir, &renewed);
     println!(
         "Copy each renewed pair where the old one was used and restart what reads it \
          (etcd reads its own certificate only at start)."
@@ -304,7 +304,21 @@ fn renew(args: RenewArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_issued(issued: &[Issued]) {
+/// Prints each certificate written, and a note when the CA expires before
+/// them (clients stop trusting them when the CA expires).
+fn print_issued(dir: &Path, issued: &[Issued]) {
+    let ca = towerlock_certs::CertificateInfo::read(&dir.join(towerlock_certs::CA_CERT_FILE));
+    let outlived = issued.iter().any(|one| {
+        let info = towerlock_certs::CertificateInfo::read(&one.cert_path);
+        matches!((&ca, info), (Ok(ca), Ok(info)) if info.not_after > ca.not_after)
+    });
+    if let (Ok(ca), true) = (&ca, outlived) {
+        println!(
+            "note: the CA expires on {}, before these certificates: they are trusted only until \
+             then; plan a new CA (certs init in a new directory) before that day",
+            ca.not_after.date()
+        );
+    }
     for one in issued {
         let hosts = if one.hosts.is_empty() {
             String::new()
