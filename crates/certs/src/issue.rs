@@ -344,30 +344,45 @@ pub(crate) fn refuse_existing(dir: &Path, kinds: &[CertKind]) -> Result<(), Cert
 }
 
 /// Writes both files of a pair to temporary names next to them, then
-/// renames both into place and syncs the directory.
+/// renames both into place and syncs the directory. If the second rename
+/// fails, the first file is put back as it was (from a hard link made
+/// before), so the pair on disk is either the old one or the new one.
 fn write_pair(cert_path: &Path, key_path: &Path, pem: &CertifiedKeyPem) -> Result<(), CertError> {
-    let temp = |path: &Path| {
+    let beside = |path: &Path, what: &str| {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        path.with_file_name(format!(".{name}.{}.new", std::process::id()))
+        path.with_file_name(format!(".{name}.{}.{what}", std::process::id()))
     };
-    let (cert_temp, key_temp) = (temp(cert_path), temp(key_path));
-    let written = write_file(&key_temp, &pem.key_pem, true)
-        .and_then(|()| write_file(&cert_temp, &pem.cert_pem, false));
-    let renamed = written.and_then(|()| {
-        let rename = |from: &Path, to: &Path| {
-            fs::rename(from, to).map_err(|source| CertError::Io {
-                path: to.to_path_buf(),
-                source,
-            })
-        };
-        rename(&key_temp, key_path)?;
-        rename(&cert_temp, cert_path)
-    });
-    if renamed.is_err() {
-        let _ = fs::remove_file(&key_temp);
-        let _ = fs::remove_file(&cert_temp);
+    let (cert_temp, key_temp, key_old) = (
+        beside(cert_path, "new"),
+        beside(key_path, "new"),
+        beside(key_path, "old"),
+    );
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CertError::Io { path, source }
+    };
+    let result = write_file(&key_temp, &pem.key_pem, true)
+        .and_then(|()| write_file(&cert_temp, &pem.cert_pem, false))
+        .and_then(|()| {
+            let had_key = key_path.exists();
+            if had_key {
+                fs::hard_link(key_path, &key_old).map_err(io(key_path))?;
+            }
+            fs::rename(&key_temp, key_path).map_err(io(key_path))?;
+            if let Err(err) = fs::rename(&cert_temp, cert_path).map_err(io(cert_path)) {
+                let _ = if had_key {
+                    fs::rename(&key_old, key_path)
+                } else {
+                    fs::remove_file(key_path)
+                };
+                return Err(err);
+            }
+            Ok(())
+        });
+    for temp in [&key_temp, &cert_temp, &key_old] {
+        let _ = fs::remove_file(temp);
     }
-    renamed?;
+    result?;
     if let Some(parent) = cert_path.parent() {
         if let Ok(dir) = fs::File::open(parent) {
             let _ = dir.sync_all();
@@ -474,6 +489,42 @@ mod tests {
 
         let err = renew(dir.path(), &[CertKind::SeedClient], None, 5).unwrap_err();
         assert!(matches!(err, CertError::NothingToRenew { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_pair_that_cannot_be_written_leaves_the_old_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        write_seed_certs(dir.path(), &CertOptions::default()).unwrap();
+        let before = files(dir.path());
+        // A directory where the certificate goes: its rename must fail.
+        let kind = CertKind::identity(A).unwrap();
+        fs::create_dir(dir.path().join(kind.cert_file())).unwrap();
+        fs::write(dir.path().join(kind.cert_file()).join("x"), "x").unwrap();
+        fs::write(dir.path().join(kind.key_file()), "old key").unwrap();
+        let err = issue(dir.path(), std::slice::from_ref(&kind), &[], 5, true).unwrap_err();
+        assert!(matches!(err, CertError::Io { .. }), "{err}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join(kind.key_file())).unwrap(),
+            "old key"
+        );
+        let after: Vec<_> = files_without(dir.path(), &kind);
+        assert_eq!(
+            before, after,
+            "no other file touched, no temporary file left"
+        );
+    }
+
+    fn files_without(dir: &Path, kind: &CertKind) -> Vec<(String, Vec<u8>)> {
+        let mut all = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != kind.cert_file() && name != kind.key_file() {
+                all.push((name, fs::read(entry.path()).unwrap()));
+            }
+        }
+        all.sort();
+        all
     }
 
     #[test]

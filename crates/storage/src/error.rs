@@ -89,7 +89,7 @@ pub enum StorageError {
     /// etcd's access control refused the request: the user of the client
     /// certificate (its common name) may not touch these keys.
     #[error(
-        "etcd refused to {what}: permission denied to this client certificate's user (its \
+        "etcd refused the request ({what}): permission denied to this client certificate's user (its \
          common name); with access control on, an identity's certificate \
          (validator-<PUBKEY>.pem) reaches only that identity's keys and the reader's may only read"
     )]
