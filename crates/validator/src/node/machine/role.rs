@@ -46,9 +46,15 @@ impl NodeMachine {
             (Activity::HotSpare(_), Ok(())) | (Activity::Fenced(_), Ok(())) => {}
             (Activity::CatchingUp, Err(reason)) => {
                 tracing::info!(%reason, "hot spare: replaying without voting");
+                // Started as a hot spare with the staked identity, it stays
+                // out of gossip: its newer outset would tell the active node
+                // that a newer instance runs the identity, and stop it.
+                let in_gossip = reason != HotSpareReason::AwaitingSetIdentity;
                 self.activity = Activity::HotSpare(reason);
                 self.outset = self.next_outset(&self.identity(), now);
-                self.publish_contact();
+                if in_gossip {
+                    self.publish_contact();
+                }
             }
             (Activity::Fenced(_), Err(reason)) => {
                 tracing::warn!(%reason, "no longer voting: a hot spare until set-identity or a restart");

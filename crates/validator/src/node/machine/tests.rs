@@ -589,12 +589,19 @@ fn a_node_started_as_hot_spare_takes_over_only_by_set_identity() {
         None,
         "fence untouched"
     );
+    // Out of gossip: its newer outset would stop the node that votes now.
+    assert!(h.seen.contacts.is_empty(), "published the staked identity");
     h.admin(Command::SetIdentity {
         keypair: keys.primary.insecure_clone(),
         require_tower: false,
     })
     .unwrap();
     assert_eq!(h.machine.status().role, Role::Voting);
+    assert_eq!(
+        h.seen.contacts.len(),
+        1,
+        "in gossip once it holds the fence"
+    );
     h.replay(7, 6);
     assert_eq!(h.voted_slots().last(), Some(&7));
 }
