@@ -82,6 +82,18 @@ pub struct ExitWindowArgs {
     pub skip_health_check: bool,
 }
 
+impl Default for ExitWindowArgs {
+    /// agave's defaults, as on a command line without these flags.
+    fn default() -> Self {
+        Self {
+            min_idle_time: 10.0,
+            max_delinquent_stake: 5.0,
+            skip_new_snapshot_check: false,
+            skip_health_check: false,
+        }
+    }
+}
+
 impl ExitWindowArgs {
     fn wait_args(&self) -> crate::restart_window::WaitForRestartWindowArgs {
         crate::restart_window::WaitForRestartWindowArgs {
