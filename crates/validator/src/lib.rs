@@ -15,6 +15,7 @@
 //! block only after its leader slot was fenced.
 
 pub mod admin;
+pub mod cert_expiry;
 pub mod health;
 pub mod log_file;
 pub mod metrics;

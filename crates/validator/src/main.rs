@@ -286,6 +286,10 @@ async fn run_node(
         rpc_listener,
         metrics_listener,
         set_log_filter: Some(set_log_filter),
+        cert_expiry: args
+            .etcd
+            .as_ref()
+            .and_then(|etcd| cert_expiry(&etcd.etcd_cert_file)),
     };
     match service::run(config, shutdown_signal()).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -373,6 +377,23 @@ async fn tower_storage(ledger: &Path, args: &RunArgs) -> anyhow::Result<Arc<dyn 
             )
         }
     })
+}
+
+/// When the etcd client certificate expires (unix seconds), warning in
+/// the log when that is within the warning threshold or past.
+fn cert_expiry(path: &Path) -> Option<i64> {
+    match towerlock_validator::cert_expiry::read(path) {
+        Ok((expiry, warning)) => {
+            if let Some(warning) = warning {
+                tracing::warn!("{warning}");
+            }
+            Some(expiry)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the etcd client certificate's expiry");
+            None
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -81,6 +81,21 @@ async fn node_rpc_and_metrics_report_a_voting_primary() {
 
     let metrics = http_get(&metrics_addr, "/metrics").await;
     assert!(metrics.contains("towerlock_role 1"), "{metrics}");
+    // The lab's certificates last a day: their end is exported, the log
+    // warns to renew them, and the last vote's time is exported.
+    let expiry: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("towerlock_etcd_cert_expiry_timestamp_seconds "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no certificate expiry in {metrics}"));
+    let now = now_ms() as i64 / 1000;
+    assert!(expiry > now && expiry <= now + 86_400, "{expiry}");
+    let log = primary.log_text();
+    assert!(log.contains("expires in 0 days: renew it with"), "{log}");
+    assert!(
+        metrics.contains("towerlock_last_vote_timestamp_seconds 1"),
+        "{metrics}"
+    );
     let sent: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("towerlock_votes_sent_total "))

@@ -108,6 +108,7 @@ impl Executor {
     async fn execute_network(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::SendVote { slot, transaction } => {
+                self.metrics.observe_vote_sent();
                 let sent = self
                     .rpc
                     .send_transaction(&transaction, Some(&self.instance), false);
