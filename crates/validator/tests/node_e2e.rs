@@ -313,3 +313,70 @@ async fn leader_slots_follow_the_schedule_across_epochs() {
     // others; none was refused as a duplicate or late).
     assert!(lab.cluster.blocks().must().iter().all(|b| !b.duplicate));
 }
+
+/// A stand-in for a Solana RPC node that is not towerlock's local cluster
+/// (agave cannot run here): it answers `getSlot` and `getVersion` as agave
+/// does, "Method not found" to towerlock's own methods, and no websocket.
+async fn fake_solana_rpc() -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = n.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body).await;
+                let call: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let id = call["id"].clone();
+                let answer = match call["method"].as_str() {
+                    Some("getSlot") => json!({"jsonrpc": "2.0", "result": 1000, "id": id}),
+                    Some("getVersion") => json!({"jsonrpc": "2.0", "id": id,
+                        "result": {"solana-core": "2.3.13", "feature-set": 1}}),
+                    _ => json!({"jsonrpc": "2.0", "id": id,
+                        "error": {"code": -32601, "message": "Method not found"}}),
+                };
+                let text = answer.to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = reader.get_mut().write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Pointed at a Solana RPC that is not towerlock's local cluster, the
+/// validator says so in one sentence instead of "cannot reach the cluster".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_solana_rpc_that_is_not_a_local_cluster_is_named_as_such() {
+    let lab = Lab::start(bin(), SLOT_MS, None).await.must();
+    let url = fake_solana_rpc().await;
+    let mut args = lab.secondary_args();
+    let at = args.iter().position(|a| a == "--entrypoint").unwrap();
+    args[at + 1] = url.clone();
+    let mut node = lab.spawn_validator("pointed-at-agave", &args).must();
+    assert_eq!(node.wait_exit(WAIT).await.must().code(), Some(1));
+    let log = node.log_text();
+    assert!(
+        log.contains(&format!(
+            "{url} is a Solana RPC (solana-core 2.3.13), not a towerlock local cluster"
+        )),
+        "{log}"
+    );
+}

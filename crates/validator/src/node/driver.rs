@@ -20,7 +20,7 @@ use towerlock_wire::client::RpcClient;
 use super::{
     executor::Executor,
     machine::{Command, Event, MachineConfig, NodeExit, NodeMachine, Now, UnavailablePolicy},
-    startup::check_vote_account,
+    startup::{check_vote_account, not_a_towerlock_cluster},
     streams::Streams,
 };
 use crate::{
@@ -168,7 +168,14 @@ async fn start(
     .and_then(|v| v.as_u64().ok_or_else(|| format!("getSlot answered {v}")))
     .map_err(unreachable)?;
     let ws_url = config.cluster_url.replacen("http", "ws", 1);
-    let streams = Streams::open(ws_url).await.map_err(unreachable)?;
+    let streams = match Streams::open(ws_url).await {
+        Ok(streams) => streams,
+        Err(reason) => {
+            return Err(not_a_towerlock_cluster(&rpc, &config.cluster_url)
+                .await
+                .unwrap_or_else(|| unreachable(reason)))
+        }
+    };
     let instance = config.storage.instance().id;
     tracing::info!(%identity, %instance, start_slot, "replaying");
     let machine = NodeMachine::new(
