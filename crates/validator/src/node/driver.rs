@@ -133,6 +133,7 @@ pub async fn run(
                 Some((command, reply)) => Event::Admin { request: executor.register(reply), command },
                 None => return Ok(()),
             },
+            Some(event) = executor.background.1.recv() => event,
             event = executor.streams.next() => match event {
                 Some(event) => event,
                 None => continue,
@@ -195,7 +196,8 @@ async fn start(
     );
     let executor = Executor {
         storage: config.storage,
-        rpc,
+        rpc: Arc::new(rpc),
+        background: mpsc::unbounded_channel(),
         streams,
         instance: instance.to_string(),
         replies: HashMap::new(),

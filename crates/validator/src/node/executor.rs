@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use towerlock_storage::{StorageError, TowerStorage};
 use towerlock_tower::{SavedTower, Slot};
 use towerlock_wire::client::RpcClient;
@@ -19,7 +19,13 @@ use crate::{admin::AdminError, metrics::Metrics};
 /// Carries out actions.
 pub(super) struct Executor {
     pub(super) storage: Arc<dyn TowerStorage>,
-    pub(super) rpc: RpcClient,
+    pub(super) rpc: Arc<RpcClient>,
+    /// Answers of reads that run beside the loop (the leader schedule):
+    /// they gate no write, and must not hold up the next bank's vote.
+    pub(super) background: (
+        mpsc::UnboundedSender<Event>,
+        mpsc::UnboundedReceiver<Event>,
+    ),
     pub(super) streams: Streams,
     pub(super) instance: String,
     pub(super) replies: HashMap<RequestId, oneshot::Sender<Result<(), AdminError>>>,
@@ -123,13 +129,15 @@ impl Executor {
                     accepted,
                 })
             }
-            Action::FetchLeaderSchedule { identity, slot } => Some(Event::LeaderSchedule(
-                bounded(
-                    "leader schedule",
-                    LeaderSchedule::fetch(&self.rpc, identity, slot),
-                )
-                .await,
-            )),
+            Action::FetchLeaderSchedule { identity, slot } => {
+                let (rpc, answer) = (self.rpc.clone(), self.background.0.clone());
+                tokio::spawn(async move {
+                    let fetched = LeaderSchedule::fetch(&rpc, identity, slot);
+                    let schedule = bounded("leader schedule", fetched).await;
+                    let _ = answer.send(Event::LeaderSchedule(schedule));
+                });
+                None
+            }
             Action::PublishContact(contact) => {
                 let published = self.rpc.publish_contact_info(&contact);
                 warn_on_error(bounded("publishContactInfo", published).await);
