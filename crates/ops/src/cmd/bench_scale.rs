@@ -168,9 +168,7 @@ impl BenchScaleArgs {
         .await?;
         // Warm up: every identity stores a few times, unmeasured.
         let now = Instant::now();
-        fleet
-            .run(now, now, now + self.slot() * 5, self.slot())
-            .await?;
+        fleet.run(now, now + self.slot() * 5, self.slot()).await?;
         Ok(fleet)
     }
 
@@ -184,7 +182,7 @@ impl BenchScaleArgs {
         let before = target.read().await?;
         let start = Instant::now();
         let length = Duration::from_secs(self.slice_seconds.max(1));
-        let measured = fleet.run(start, start, start + length, self.slot()).await?;
+        let measured = fleet.run(start, start + length, self.slot()).await?;
         result.seconds += start.elapsed().as_secs_f64();
         let after = target.read().await?;
         result.usage.add(&before, &after);

@@ -60,6 +60,8 @@ impl Measured {
 pub struct Fleet {
     identities: Vec<Identity>,
     storages: Vec<EtcdTowerStorage>,
+    /// Slot 0 begins here; slots go on counting across runs.
+    origin: Instant,
 }
 
 impl Fleet {
@@ -113,19 +115,20 @@ impl Fleet {
         Ok(Self {
             identities,
             storages,
+            origin: Instant::now(),
         })
     }
 
-    /// Runs every identity from `start` to `end`: slot `n` begins at
-    /// `origin + n × slot`; each identity stores once a slot at its phase
-    /// (a leader first fences its slot).
+    /// Runs every identity from `start` to `end`: slot `n` begins `n`
+    /// slots after the fleet started; each identity stores once a slot at
+    /// its phase (a leader first fences its slot).
     pub async fn run(
         &mut self,
-        origin: Instant,
         start: Instant,
         end: Instant,
         slot: Duration,
     ) -> anyhow::Result<Measured> {
+        let origin = self.origin;
         let validators = self.identities.len() as u64;
         let mut tasks = tokio::task::JoinSet::new();
         for identity in std::mem::take(&mut self.identities) {
