@@ -64,8 +64,9 @@ impl StatusArgs {
                 println!("{value}");
                 return Ok(ExitCode::SUCCESS);
             }
-            if self.watch {
-                // Clear the screen and home the cursor: one screen, redrawn.
+            if self.watch && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                // Clear the screen and home the cursor: one screen, redrawn
+                // (into a file or a pipe, one screen after the other).
                 print!("\x1b[2J\x1b[H");
             }
             print!("{}", render(&value));
