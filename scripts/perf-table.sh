@@ -73,7 +73,7 @@ pick() {
         vote-path) echo "file_sent_p50_ms file_sent_p99_ms etcd_sent_p50_ms etcd_sent_p99_ms etcd_added_p99_ms file_landed_p50_ms etcd_landed_p50_ms file_store_p50_ms file_store_p99_ms etcd_store_p50_ms etcd_store_p99_ms etcd_store_added_p99_ms file_credits_per_slot etcd_credits_per_slot target_met" ;;
         failover) echo "set_identity_p50_ms first_vote_sent_p50_ms first_vote_sent_max_ms first_vote_after_bank_p50_ms first_vote_landed_p50_ms first_vote_landed_max_ms missed_votes_p50 missed_votes_max audit_clean" ;;
         sentinel) echo "landed_p50_ms landed_max_ms detected_p50_ms missed_slots_max false_promotions audit_clean" ;;
-        scale) echo "m1_store_p50_ms m1_store_p99_ms m3_store_p50_ms m3_store_p99_ms p99_ratio m1_etcd_cores m3_etcd_cores m3_client_cores m1_fsync_mean_ms m3_fsync_mean_ms m3_writes_per_s m3_db_mb_per_hour m3_quota_gib m3_missed target_met" ;;
+        scale) echo "m1_store_p50_ms m1_store_p99_ms m3_store_p50_ms m3_store_p99_ms p99_ratio m1_etcd_cores m3_etcd_cores m3_client_cores m1_fsync_mean_ms m3_fsync_mean_ms m3_writes_per_s m3_mb_per_validator_hour m3_quota_gib m3_missed target_met" ;;
         *) echo "" ;;
     esac
 }

@@ -320,22 +320,30 @@ impl BenchScaleArgs {
     }
 
     /// What an operator should set: twice the history of one compaction
-    /// interval at this rate, in whole GiB, at least etcd's 2 GiB default.
+    /// interval at the fleet's full rate, in whole GiB, at least etcd's
+    /// 2 GiB default.
     fn print_quota(&self, results: &[Result]) {
         for r in results {
-            let (gib, window) = quota_gib(r);
+            let (gib, window) = quota_gib(r, self.slot_ms);
             println!(
-                "{}: database grows {:.1} MB per hour of this load ({:.0} bytes per write) until \
-                 compaction, which runs every 5 minutes: at most {:.0} MB of history; set \
-                 --quota-backend-bytes to {gib} GiB ({} bytes) for {} validators",
+                "{}: the database grew {:.0} MB per hour of this load ({:.0} bytes per write, \
+                 {:.1} MB per validator-hour at one write a slot) until compaction, which runs \
+                 every 5 minutes: {} validators keep at most {:.0} MB of history; set \
+                 --quota-backend-bytes to {gib} GiB ({} bytes) for them",
                 r.name,
                 r.growth_per_hour() / 1e6,
                 r.bytes_per_write(),
+                self.mb_per_validator_hour(r),
+                r.validators,
                 window / 1e6,
                 gib << 30,
-                r.validators
             );
         }
+    }
+
+    /// Database growth per validator and hour at one write a slot.
+    fn mb_per_validator_hour(&self, r: &Result) -> f64 {
+        r.bytes_per_write() * 3600.0 * 1000.0 / self.slot_ms as f64 / 1e6
     }
 
     fn print_line(&self, results: &[Result], verdict: Option<bool>) {
@@ -356,7 +364,11 @@ impl BenchScaleArgs {
                 format!("{m}_client_cores={:.2}", u.client_cpu_seconds / r.seconds),
                 format!("{m}_fsync_mean_ms={:.3}", u.fsync_mean_ms()),
                 format!("{m}_db_mb_per_hour={:.1}", r.growth_per_hour() / 1e6),
-                format!("{m}_quota_gib={}", quota_gib(r).0),
+                format!(
+                    "{m}_mb_per_validator_hour={:.1}",
+                    self.mb_per_validator_hour(r)
+                ),
+                format!("{m}_quota_gib={}", quota_gib(r, self.slot_ms).0),
                 format!("{m}_missed={}", r.measured.missed),
                 format!("{m}_errors={}", r.measured.errors),
             ]);
@@ -450,9 +462,11 @@ fn print_usage(r: &Result) {
 }
 
 /// The quota to set for `r`'s fleet (GiB) and the history of one
-/// compaction interval (bytes).
-fn quota_gib(r: &Result) -> (u64, f64) {
-    let window = r.growth_per_hour() / 3600.0 * COMPACTION_INTERVAL_S;
+/// compaction interval at the full rate of its validators (bytes): one
+/// write per validator per slot.
+fn quota_gib(r: &Result, slot_ms: u64) -> (u64, f64) {
+    let writes = r.validators as f64 * COMPACTION_INTERVAL_S * 1000.0 / slot_ms as f64;
+    let window = r.bytes_per_write() * writes;
     let gib = (2.0 * window / f64::from(1u32 << 30)).ceil() as u64;
     (gib.max(2), window)
 }
