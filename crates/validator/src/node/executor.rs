@@ -22,10 +22,7 @@ pub(super) struct Executor {
     pub(super) rpc: Arc<RpcClient>,
     /// Answers of reads that run beside the loop (the leader schedule):
     /// they gate no write, and must not hold up the next bank's vote.
-    pub(super) background: (
-        mpsc::UnboundedSender<Event>,
-        mpsc::UnboundedReceiver<Event>,
-    ),
+    pub(super) background: (mpsc::UnboundedSender<Event>, mpsc::UnboundedReceiver<Event>),
     pub(super) streams: Streams,
     pub(super) instance: String,
     pub(super) replies: HashMap<RequestId, oneshot::Sender<Result<(), AdminError>>>,
