@@ -2,9 +2,10 @@
 //!
 //! One validator (the staked identity) on a local cluster, run with
 //! `--tower-storage file` and with `--tower-storage etcd` in alternating
-//! rounds of the same run. Each round starts a fresh process (a new ledger;
-//! `--allow-tower-rebuild`, as the tower stored by the other backend is
-//! older than the landed votes), lets it vote a few times, then measures
+//! rounds of the same run. Each round starts a fresh process (a new
+//! ledger) on the tower the previous round left (copied from the file into
+//! etcd, or from etcd into the new ledger, under the fence), lets it vote a
+//! few times, then measures
 //! from the cluster's audit trail (the cluster runs in this process, on
 //! the same clock): bank frozen → vote received by the cluster (sent), and
 //! → the first bank whose vote account holds it (landed); the node's own
@@ -12,7 +13,7 @@
 //! those votes earn (the vote program's rule, by landing latency) per slot.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +27,7 @@ use towerlock_cluster::{
     client::Subscription,
 };
 use towerlock_lab::{now_ms, trail::as_vote, voted_slot, wait_until, Lab, Role};
+use towerlock_storage::{EtcdTowerStorage, FileTowerStorage, TowerStorage};
 
 use super::bench::{print_header, print_row, Samples};
 
@@ -144,8 +146,9 @@ impl BenchVotePathArgs {
         })
     }
 
+    /// The seed's primary command line, with `storage`.
     fn args(&self, lab: &Lab, storage: Storage) -> Vec<String> {
-        let mut args = match storage {
+        match storage {
             Storage::Etcd => lab.primary_args(),
             Storage::File => vec![
                 "--identity".into(),
@@ -159,9 +162,7 @@ impl BenchVotePathArgs {
                 "--tower-storage".into(),
                 "file".into(),
             ],
-        };
-        args.push("--allow-tower-rebuild".into());
-        args
+        }
     }
 
     async fn round(
@@ -172,13 +173,18 @@ impl BenchVotePathArgs {
         round: usize,
     ) -> anyhow::Result<Round> {
         let name = format!("{}-{}", storage.name(), round / 2 + 1);
+        if round > 0 {
+            // The previous round's tower, for this storage: the next node
+            // goes on from it, as after a failover.
+            let previous = format!("{}-{}", other(storage).name(), (round - 1) / 2 + 1);
+            carry_tower(lab, &lab.dir.join(previous), &lab.dir.join(&name), storage).await?;
+        }
         let (mut process, instance) = lab
             .start_validator(&name, &self.args(lab, storage), Role::Voting, WAIT)
             .await?;
-        lab.cluster
-            .wait_for_more_votes(&instance, 3, WAIT)
-            .await
-            .with_context(|| process.log_tail(20))?;
+        if let Err(err) = lab.cluster.wait_for_more_votes(&instance, 3, WAIT).await {
+            anyhow::bail!("{name}: {err}\n--- its log ---\n{}", process.log_tail(20));
+        }
         let start_ms = now_ms();
         let store_ms = self.poll_stores(lab, &process, &instance).await?;
         let end_ms = now_ms();
@@ -190,8 +196,7 @@ impl BenchVotePathArgs {
             .map(voted_slot)
             .max()
             .unwrap_or(0);
-        // The next round rebuilds its tower from the landed votes: let the
-        // last one land first.
+        // Let the last vote land before the next node starts.
         let landed = wait_until(WAIT, "the last vote to land", async || {
             Ok(lock(banks)
                 .iter()
@@ -394,6 +399,47 @@ const HOW_MEASURED: [&str; 7] = [
     "  credits  the vote program's timely credits of each measured vote (by its landing",
     "           latency), per slot of the rounds' measured windows",
 ];
+
+fn other(storage: Storage) -> Storage {
+    match storage {
+        Storage::File => Storage::Etcd,
+        Storage::Etcd => Storage::File,
+    }
+}
+
+/// Copies the tower the previous round stored (in its ledger, or in etcd)
+/// to where a node with `storage` and ledger `ledger` loads it, taking and
+/// releasing the fence of the destination.
+async fn carry_tower(
+    lab: &Lab,
+    previous_ledger: &Path,
+    ledger: &Path,
+    storage: Storage,
+) -> anyhow::Result<()> {
+    let identity = lab.cluster.keys.identity.pubkey();
+    let etcd = EtcdTowerStorage::connect(&lab.etcd.config())
+        .await
+        .context("cannot connect to etcd")?;
+    let (from, to): (Box<dyn TowerStorage>, Box<dyn TowerStorage>) = match storage {
+        Storage::Etcd => (
+            Box::new(FileTowerStorage::new(previous_ledger)),
+            Box::new(etcd),
+        ),
+        Storage::File => {
+            std::fs::create_dir_all(ledger)
+                .with_context(|| format!("cannot create {}", ledger.display()))?;
+            (Box::new(etcd), Box::new(FileTowerStorage::new(ledger)))
+        }
+    };
+    let tower = from
+        .load_unfenced(&identity)
+        .await
+        .context("cannot read the previous round's tower")?;
+    let token = to.takeover(&identity).await?.token;
+    let _stored = to.store(&token, &tower).await?;
+    to.release(&token).await?;
+    Ok(())
+}
 
 fn lock(banks: &Mutex<Vec<BankSeen>>) -> std::sync::MutexGuard<'_, Vec<BankSeen>> {
     banks.lock().unwrap_or_else(|p| p.into_inner())
