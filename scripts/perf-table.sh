@@ -102,8 +102,9 @@ for entry in "${benches[@]}"; do
     IFS='|' read -r name args keys <<<"$entry"
     [ -n "$keys" ] || keys=$(pick "$name")
     echo "== towerlock bench $args" >&2
+    # Its whole output goes to stderr too, for the record.
     # shellcheck disable=SC2086 # the arguments are words
-    if ! "$towerlock" bench $args >"$out"; then
+    if ! "$towerlock" bench $args | tee "$out" >&2; then
         echo "perf-table.sh: bench $args failed (its figures are still shown)" >&2
         status=1
     fi
