@@ -17,6 +17,8 @@ pub struct SyntheticValidator {
     pub root: Option<u64>,
     /// `(epoch, credits, prev_credits)`, as the vote program keeps it.
     pub epoch_credits: Vec<(u64, u64, u64)>,
+    /// The last vote's slot and its bank's time (Unix seconds).
+    pub last_timestamp: (u64, i64),
 }
 
 impl SyntheticValidator {
@@ -28,6 +30,7 @@ impl SyntheticValidator {
             tower: VecDeque::new(),
             root: None,
             epoch_credits: Vec::new(),
+            last_timestamp: (0, 0),
         }
     }
 
@@ -47,7 +50,8 @@ impl SyntheticValidator {
 
     /// Records a vote (TowerBFT): pop expired lockouts, push, double, root.
     /// Returns the newly rooted slot, if any.
-    pub fn record_vote(&mut self, slot: u64, epoch: u64) -> Option<u64> {
+    pub fn record_vote(&mut self, slot: u64, epoch: u64, time_s: i64) -> Option<u64> {
+        self.last_timestamp = (slot, time_s);
         while let Some(top) = self.tower.back() {
             if top.is_locked_out_at_slot(slot) {
                 break;
@@ -116,7 +120,7 @@ mod tests {
         let mut v = SyntheticValidator::new(Pubkey::new_unique(), Pubkey::new_unique(), 1);
         let mut rooted = None;
         for slot in 1..=32 {
-            rooted = v.record_vote(slot, 0).or(rooted);
+            rooted = v.record_vote(slot, 0, 0).or(rooted);
         }
         assert_eq!(rooted, Some(1));
         assert_eq!(v.tower.len(), 31);
@@ -126,7 +130,7 @@ mod tests {
     #[test]
     fn locked_out_of_another_fork() {
         let mut v = SyntheticValidator::new(Pubkey::new_unique(), Pubkey::new_unique(), 1);
-        v.record_vote(10, 0);
+        v.record_vote(10, 0, 0);
         let other_fork: HashSet<u64> = [9].into();
         assert!(!v.can_vote(11, &other_fork));
         assert!(!v.can_vote(12, &other_fork));
