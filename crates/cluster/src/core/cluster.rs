@@ -87,8 +87,23 @@ struct PendingVotes {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notification {
     Slot(SlotNotification),
+    /// The root moved to this slot.
+    Root(u64),
+    /// A vote transaction was accepted (Solana's `voteNotification`).
+    Vote(VoteNotice),
     Bank(Box<BankNotification>),
     Contact(Box<SignedContactInfo>),
+}
+
+/// An accepted vote, as Solana's `voteSubscribe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoteNotice {
+    pub vote_pubkey: String,
+    pub slots: Vec<u64>,
+    pub hash: String,
+    pub timestamp: Option<i64>,
+    pub signature: String,
 }
 
 /// What a call produced: audit events to append (in order) and notifications.
@@ -566,7 +581,11 @@ impl Cluster {
         self.banks.insert(slot, bank);
         if becomes_tip {
             self.tip = slot;
+            let root = self.root;
             let votes = self.synthetic_votes(slot);
+            if self.root != root {
+                out.notifications.push(Notification::Root(self.root));
+            }
             if let Some(bank) = self.banks.get_mut(&slot) {
                 bank.transaction_count += votes;
             }
@@ -758,6 +777,15 @@ impl Cluster {
             ),
             Err(_) => (vec![], None, String::new()),
         };
+        if let (Ok(()), Ok(t)) = (&result, &parsed.tower_sync) {
+            out.notifications.push(Notification::Vote(VoteNotice {
+                vote_pubkey: b58(&parsed.vote_account),
+                slots: t.lockouts.iter().map(|l| l.slot()).collect(),
+                hash: b58(&t.hash),
+                timestamp: t.timestamp,
+                signature: b58(&parsed.signature),
+            }));
+        }
         out.events.push(Event::Vote(VoteEvent {
             ts_ms: now_ms,
             vote_account: b58(&parsed.vote_account),

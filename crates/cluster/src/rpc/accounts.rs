@@ -74,6 +74,15 @@ pub(super) fn get_balance(cluster: &Cluster, params: Params) -> Result<Value, Rp
     Ok(context(slot, json!(lamports)))
 }
 
+/// One whole account as agave's `UiAccount` in `encoding`.
+pub fn account_json(account: &Account, encoding: Option<&str>) -> Result<Value, RpcError> {
+    let config = AccountConfig {
+        encoding: encoding.map(str::to_string),
+        ..AccountConfig::default()
+    };
+    encode_account(account, &config)
+}
+
 /// One account as agave's `UiAccount`.
 fn encode_account(account: &Account, config: &AccountConfig) -> Result<Value, RpcError> {
     let space = account.data.len();

@@ -130,9 +130,11 @@ pub(super) fn get_block(cluster: &Cluster, params: Params) -> Result<Value, RpcE
                 .collect();
         }
         "none" => {}
-        other => return Err(RpcError::invalid_params(format!(
+        other => {
+            return Err(RpcError::invalid_params(format!(
             "unknown variant `{other}`, expected one of `full`, `signatures`, `none`, `accounts`"
-        ))),
+        )))
+        }
     }
     if config.rewards.unwrap_or(true) {
         // The cluster pays no fees or rewards to leaders.

@@ -7,6 +7,7 @@
 //! Solana-specific codes for transactions.
 
 mod accounts;
+pub use accounts::account_json;
 pub mod blocks;
 mod leaders;
 pub mod methods;
@@ -182,9 +183,10 @@ struct CommitmentConfig {
     min_context_slot: Option<u64>,
 }
 
+/// A commitment level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-enum Commitment {
+pub enum Commitment {
     Processed,
     Confirmed,
     Finalized,
