@@ -6,12 +6,10 @@
 use solana_pubkey::Pubkey;
 use solana_slot_history::SlotHistory;
 use solana_vote_interface::authorized_voters::AuthorizedVoters;
-use solana_vote_interface::state::{
-    BlockTimestamp, LandedVote, VoteStateV4, VoteStateVersions, MAX_EPOCH_CREDITS_HISTORY,
-};
+use solana_vote_interface::state::{BlockTimestamp, LandedVote, VoteStateV4, VoteStateVersions};
 
 use super::cluster::Cluster;
-use super::synthetic::SyntheticValidator;
+use super::synthetic::{SyntheticValidator, SyntheticVotes};
 
 /// Lamports that make a vote account rent exempt (3 762 bytes).
 pub const VOTE_ACCOUNT_LAMPORTS: u64 = 27_074_400;
@@ -52,11 +50,11 @@ pub fn vote_account_data(state: &VoteStateV4) -> Vec<u8> {
     data
 }
 
-/// A synthetic validator's vote state as of bank `slot`: its identity is its
-/// voter and withdrawer; every vote landed in the next block (latency 1).
-pub fn synthetic_vote_state(v: &SyntheticValidator, slot: u64) -> VoteStateV4 {
-    let credits = &v.epoch_credits;
-    let (timestamp_slot, timestamp) = v.last_timestamp;
+/// A synthetic validator's vote state from what a bank holds of it: its
+/// identity is its voter and withdrawer; every vote landed in the next block
+/// (latency 1).
+pub fn synthetic_vote_state(v: &SyntheticValidator, votes: &SyntheticVotes) -> VoteStateV4 {
+    let (slot, timestamp) = votes.last_timestamp;
     VoteStateV4 {
         node_pubkey: v.identity,
         authorized_withdrawer: v.identity,
@@ -65,25 +63,17 @@ pub fn synthetic_vote_state(v: &SyntheticValidator, slot: u64) -> VoteStateV4 {
         inflation_rewards_commission_bps: 0,
         block_revenue_commission_bps: 10_000,
         authorized_voters: AuthorizedVoters::new(0, v.identity),
-        votes: v
+        votes: votes
             .tower
             .iter()
-            .filter(|l| l.slot() <= slot)
             .map(|l| LandedVote {
                 latency: 1,
                 lockout: *l,
             })
             .collect(),
-        root_slot: v.root.filter(|root| *root <= slot),
-        epoch_credits: credits[credits.len().saturating_sub(MAX_EPOCH_CREDITS_HISTORY)..].to_vec(),
-        last_timestamp: if timestamp_slot <= slot {
-            BlockTimestamp {
-                slot: timestamp_slot,
-                timestamp,
-            }
-        } else {
-            BlockTimestamp::default()
-        },
+        root_slot: votes.root,
+        epoch_credits: votes.epoch_credits.clone(),
+        last_timestamp: BlockTimestamp { slot, timestamp },
         ..VoteStateV4::default()
     }
 }
@@ -98,10 +88,12 @@ impl Cluster {
         {
             return Some(state.clone());
         }
+        let bank = self.bank(slot)?;
         self.synthetic()
             .iter()
-            .find(|v| v.vote_account == *vote_account)
-            .map(|v| synthetic_vote_state(v, slot))
+            .zip(&bank.synthetic)
+            .find(|(v, _)| v.vote_account == *vote_account)
+            .map(|(v, votes)| synthetic_vote_state(v, votes))
     }
 
     /// The SlotHistory sysvar of bank `slot`: every rooted slot, then the

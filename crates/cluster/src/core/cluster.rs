@@ -41,7 +41,7 @@ use towerlock_wire::api::{
 use super::gossip::{GossipError, GossipTable};
 use super::hashv;
 use super::schedule::{EpochSchedule, LeaderSchedule, NUM_CONSECUTIVE_LEADER_SLOTS};
-use super::synthetic::{stake_quantile, SyntheticValidator};
+use super::synthetic::{stake_quantile, SyntheticValidator, SyntheticVotes};
 use super::vote_program::{new_vote_state, process_tower_sync, InstructionFailure, VoteContext};
 use super::vote_tx::{self, Rejection};
 use crate::genesis::Genesis;
@@ -73,6 +73,9 @@ pub struct Bank {
     pub time_ms: u64,
     /// The vote transactions of our validators that landed in this block.
     pub transactions: Vec<Transaction>,
+    /// The synthetic validators' vote accounts in this bank (in the order
+    /// of [`Cluster::synthetic`]).
+    pub synthetic: Vec<SyntheticVotes>,
 }
 
 /// Votes accepted for the block that will extend a bank.
@@ -262,6 +265,7 @@ impl Cluster {
             vote_accounts,
             time_ms: now_ms,
             transactions: vec![],
+            synthetic: cluster.synthetic.iter().map(|v| v.votes()).collect(),
         };
         let mut out = Outputs::default();
         out.events.push(bank_event(&bank, now_ms));
@@ -557,6 +561,13 @@ impl Cluster {
         now_ms: u64,
         out: &mut Outputs,
     ) {
+        // The synthetic validators voted on the tip when it froze; those
+        // votes land in a block built on it.
+        let synthetic = if parent == self.tip {
+            self.synthetic.iter().map(|v| v.votes()).collect()
+        } else {
+            self.banks[&parent].synthetic.clone()
+        };
         let parent_bank = &self.banks[&parent];
         let blockhash = blockhash_of(&block_id);
         let mut vote_accounts = parent_bank.vote_accounts.clone();
@@ -575,6 +586,7 @@ impl Cluster {
             vote_accounts,
             time_ms: now_ms,
             transactions: pending.transactions,
+            synthetic,
         };
         self.stats.banks_created += 1;
         out.events.push(bank_event(&bank, now_ms));

@@ -21,7 +21,32 @@ pub struct SyntheticValidator {
     pub last_timestamp: (u64, i64),
 }
 
+/// A synthetic validator's votes as one bank holds them: its vote account
+/// in that bank.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyntheticVotes {
+    pub tower: VecDeque<Lockout>,
+    pub root: Option<u64>,
+    /// The newest entries only (as many as `getVoteAccounts` shows).
+    pub epoch_credits: Vec<(u64, u64, u64)>,
+    pub last_timestamp: (u64, i64),
+}
+
+/// Epoch credits entries a bank keeps per synthetic validator.
+const CREDITS_KEPT: usize = 5;
+
 impl SyntheticValidator {
+    /// Its vote account's content now.
+    pub fn votes(&self) -> SyntheticVotes {
+        let credits = &self.epoch_credits;
+        SyntheticVotes {
+            tower: self.tower.clone(),
+            root: self.root,
+            epoch_credits: credits[credits.len().saturating_sub(CREDITS_KEPT)..].to_vec(),
+            last_timestamp: self.last_timestamp,
+        }
+    }
+
     pub fn new(identity: Pubkey, vote_account: Pubkey, stake: u64) -> Self {
         Self {
             identity,

@@ -472,16 +472,16 @@ fn get_vote_accounts(cluster: &mut Cluster, params: Params) -> Result<Value, Rpc
         );
         push(&ours.vote_account, entry, last_vote);
     }
-    for v in cluster.synthetic() {
-        let last_vote = v.last_vote().unwrap_or(0).min(slot);
+    for (v, votes) in cluster.synthetic().iter().zip(&bank.synthetic) {
+        let last_vote = votes.tower.back().map_or(0, |l| l.slot());
         let entry = vote_account_json(
             &v.vote_account,
             &v.identity,
             v.stake,
             0,
-            &v.epoch_credits,
+            &votes.epoch_credits,
             last_vote,
-            v.root.unwrap_or(0).min(slot),
+            votes.root.unwrap_or(0),
         );
         push(&v.vote_account, entry, last_vote);
     }

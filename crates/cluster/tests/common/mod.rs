@@ -44,6 +44,16 @@ impl Fixture {
         }
     }
 
+    /// One JSON-RPC call through the cluster's RPC; the whole response.
+    pub fn rpc(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let body =
+            serde_json::json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}).to_string();
+        let (response, outputs) =
+            towerlock_cluster::rpc::handle_body(&mut self.cluster, body.as_bytes(), self.now_ms);
+        self.absorb(outputs);
+        response
+    }
+
     pub fn absorb(&mut self, outputs: Outputs) {
         self.events.extend(outputs.events);
     }
