@@ -12,6 +12,7 @@ use super::{
     driver::{bounded, Clock, Published},
     machine::{Action, Event, NodeExit, NodeMachine, RequestId},
     schedule::LeaderSchedule,
+    slot_history,
     streams::Streams,
 };
 use crate::{admin::AdminError, metrics::Metrics};
@@ -112,6 +113,9 @@ impl Executor {
                     LeaderSchedule::fetch(&self.rpc, identity, slot),
                 )
                 .await,
+            )),
+            Action::FetchSlotHistory => Some(Event::SlotHistory(
+                bounded("SlotHistory", slot_history::fetch(&self.rpc)).await,
             )),
             Action::PublishContact(contact) => {
                 let published = self.rpc.publish_contact_info(&contact);
