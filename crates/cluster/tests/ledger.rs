@@ -6,36 +6,16 @@
 mod common;
 
 use base64::Engine;
-use common::Fixture;
+use common::{result, Fixture};
 use serde_json::{json, Value};
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 use towerlock_cluster::rpc::blocks::{performance_samples, PerformanceSample};
 use towerlock_cluster::rpc::methods::{SOLANA_METHODS, SOLANA_SUBSCRIPTIONS};
 
-/// A cluster where one vote of ours landed and was finalized; returns the
-/// vote, the slot of the block it landed in.
-fn landed_vote() -> (Fixture, Transaction, u64) {
-    let mut f = Fixture::new(Fixture::default_options());
-    f.step(40);
-    let identity = f.keys.identity.insecure_clone();
-    let tip = f.cluster.tip();
-    let vote = f.vote(&identity, &identity, &[(tip, 1)], None);
-    assert_eq!(f.send(&vote), towerlock_audit::VoteResult::Accepted);
-    let landed = f.step_until_new_tip(tip);
-    f.step(80);
-    assert!(f.cluster.root() > landed, "finalized");
-    (f, vote, landed)
-}
-
-fn result(answer: &Value) -> &Value {
-    assert!(answer.get("error").is_none(), "{answer}");
-    &answer["result"]
-}
-
 #[test]
 fn a_landed_vote_is_in_its_block_and_found_by_signature() {
-    let (mut f, vote, landed) = landed_vote();
+    let (mut f, vote, landed) = Fixture::with_landed_vote();
     let signature = vote.signatures[0].to_string();
     let block = f.rpc(
         "getBlock",

@@ -11,6 +11,12 @@ use towerlock_cluster::core::{Cluster, Outputs};
 use towerlock_cluster::genesis::{self, InitOptions, ValidatorKeys};
 use towerlock_wire::vote::{self, Transaction};
 
+/// A JSON-RPC response's result; panics on an error.
+pub fn result(answer: &serde_json::Value) -> &serde_json::Value {
+    assert!(answer.get("error").is_none(), "{answer}");
+    &answer["result"]
+}
+
 pub struct Fixture {
     pub cluster: Cluster,
     pub keys: ValidatorKeys,
@@ -42,6 +48,21 @@ impl Fixture {
             synthetic: 10,
             ..InitOptions::default()
         }
+    }
+
+    /// A cluster where one vote of ours landed and was finalized; returns
+    /// the vote and the slot of the block it landed in.
+    pub fn with_landed_vote() -> (Self, Transaction, u64) {
+        let mut f = Self::new(Self::default_options());
+        f.step(40);
+        let identity = f.keys.identity.insecure_clone();
+        let tip = f.cluster.tip();
+        let vote = f.vote(&identity, &identity, &[(tip, 1)], None);
+        assert_eq!(f.send(&vote), VoteResult::Accepted);
+        let landed = f.step_until_new_tip(tip);
+        f.step(80);
+        assert!(f.cluster.root() > landed, "finalized");
+        (f, vote, landed)
     }
 
     /// One JSON-RPC call through the cluster's RPC; the whole response.
