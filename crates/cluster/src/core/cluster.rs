@@ -192,7 +192,7 @@ struct Snapshot {
 /// Why a snapshot could not be restored.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error("snapshot does not decode: {0}")]
+    #[error("snapshot does not decode (written by another version? remove it to start the cluster from genesis): {0}")]
     Decode(#[from] bincode::Error),
     #[error("snapshot belongs to another genesis")]
     OtherGenesis,
