@@ -185,7 +185,7 @@ fn inflation_rewards_are_none_once_an_epoch_ended() {
         answer["error"],
         json!({"code": -32004, "message": "Block not available for slot 256"})
     );
-    f.step(300);
+    f.step_until_root(256);
     let answer = f.rpc("getInflationReward", json!([[vote], {"epoch": 0}]));
     assert_eq!(result(&answer), &json!([null]));
 }

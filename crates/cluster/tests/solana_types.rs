@@ -158,7 +158,7 @@ fn other_methods(
     votes: &RpcVoteAccountStatus,
     landed: u64,
 ) {
-    f.step(300);
+    f.step_until_root(256);
     let keys: Vec<String> = votes
         .current
         .iter()

@@ -88,6 +88,17 @@ impl Fixture {
         }
     }
 
+    /// Steps until the root reaches `slot`.
+    pub fn step_until_root(&mut self, slot: u64) {
+        for _ in 0..10 * slot + 1000 {
+            if self.cluster.root() >= slot {
+                return;
+            }
+            self.step(1);
+        }
+        panic!("the root never reached {slot}");
+    }
+
     /// Steps until the tip is a bank of a synthetic leader newer than `after`.
     pub fn step_until_new_tip(&mut self, after: u64) -> u64 {
         for _ in 0..1000 {
