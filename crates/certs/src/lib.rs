@@ -16,9 +16,24 @@
 //! | `validator-key.pem` | its private key                                   |
 //! | `etcd-peer.pem`     | the members' peer certificate (server+clientAuth) |
 //! | `etcd-peer-key.pem` | its private key                                   |
+//! | `validator-<PUBKEY>.pem` | one staked identity's client certificate, CN the pubkey |
+//! | `validator-<PUBKEY>-key.pem` | its private key                          |
+//! | `reader.pem`        | the read-only client (sentinel, `fence status`), CN `towerlock-reader` |
+//! | `reader-key.pem`    | its private key                                   |
+//! | `root.pem`          | etcd's `root` user (`etcd setup-access`), CN `root` |
+//! | `root-key.pem`      | its private key                                   |
 //!
 //! The first six are the seed's; the peer pair is what a multi-member etcd
 //! adds (`--peer-cert-file`, `--peer-key-file`, `--peer-client-cert-auth`).
+//! With identities ([`CertOptions::identities`]) each staked identity gets a
+//! certificate of its own, shared by its primary and secondary, instead of
+//! the shared `validator.pem`: etcd takes the user from a client
+//! certificate's common name, so access can be limited per identity.
+//!
+//! [`issue`] adds certificates signed by an existing CA, [`renew`] reissues
+//! chosen ones (keeping their common names and hosts) without touching the
+//! others, and [`CertificateInfo::read`] says when a certificate expires
+//! ([`EXPIRY_WARNING_DAYS`]).
 //!
 //! Private keys are written with mode 0600. Existing files are never
 //! overwritten unless asked ([`CertOptions::force`]); a refused write writes
@@ -31,6 +46,15 @@
 //!
 //! This crate does no networking and knows nothing of etcd's flags beyond the
 //! file names.
+
+mod info;
+mod issue;
+
+pub use info::{CertInfoError, CertificateInfo, Expiry, EXPIRY_WARNING_DAYS};
+pub use issue::{
+    issue, renew, CertAuthority, CertKind, Issued, READER_CERT_FILE, READER_COMMON_NAME,
+    READER_KEY_FILE, ROOT_CERT_FILE, ROOT_COMMON_NAME, ROOT_KEY_FILE,
+};
 
 use std::fs;
 use std::io::Write;
@@ -118,6 +142,39 @@ pub enum CertError {
         /// The file names that exist.
         files: Vec<String>,
     },
+    /// An identity is not a base-58 public key.
+    #[error("identity {identity:?} is not a base-58 public key")]
+    InvalidIdentity {
+        /// The identity as given.
+        identity: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The CA files cannot sign.
+    #[error("the CA in {} (etcd-ca.pem, etcd-ca-key.pem) cannot be used: {reason}", dir.display())]
+    BadCa {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A certificate to renew does not exist.
+    #[error("cannot renew {what}: {} does not exist", path.display())]
+    NothingToRenew {
+        /// Which certificate.
+        what: String,
+        /// Its file.
+        path: PathBuf,
+    },
+    /// A certificate to renew cannot be read.
+    #[error(transparent)]
+    Info(CertInfoError),
     /// A file or directory could not be created or written.
     #[error("cannot write {}: {source}", path.display())]
     Io {
@@ -137,6 +194,10 @@ pub struct CertOptions {
     /// Hosts by which etcd members reach each other (the peer
     /// certificate's SANs); `None`: the same as `hosts`.
     pub peer_hosts: Option<Vec<String>>,
+    /// Staked identities (base-58 pubkeys), each getting a client
+    /// certificate of its own (`validator-<PUBKEY>.pem`) instead of the
+    /// seed's shared `validator.pem`; empty: the seed's.
+    pub identities: Vec<String>,
     /// Validity of every certificate, in days from now.
     pub days: u32,
     /// Overwrite existing files.
@@ -148,6 +209,7 @@ impl Default for CertOptions {
         Self {
             hosts: DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
             peer_hosts: None,
+            identities: Vec::new(),
             days: DEFAULT_DAYS,
             force: false,
         }
@@ -378,6 +440,15 @@ impl SeedCerts {
                 });
             }
         }
+        self.write_files(dir, true)
+    }
+
+    /// Writes the files, `validator.pem` and its key only if `seed_client`.
+    fn write_files(&self, dir: &Path, seed_client: bool) -> Result<SeedCertPaths, CertError> {
+        fs::create_dir_all(dir).map_err(|source| CertError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let contents: [(&str, &str, bool); 8] = [
             (CA_CERT_FILE, &self.ca.cert_pem, false),
             (CA_KEY_FILE, &self.ca.key_pem, true),
@@ -389,6 +460,9 @@ impl SeedCerts {
             (PEER_KEY_FILE, &self.peer.key_pem, true),
         ];
         for (name, pem, secret) in contents {
+            if !seed_client && (name == CLIENT_CERT_FILE || name == CLIENT_KEY_FILE) {
+                continue;
+            }
             write_file(&dir.join(name), pem, secret)?;
         }
         Ok(SeedCertPaths::in_dir(dir))
@@ -396,14 +470,62 @@ impl SeedCerts {
 }
 
 /// Makes a fresh certificate set valid for `options.days` days and writes it
-/// into `dir` under the seed's file names.
+/// into `dir`: the seed's files (without `validator.pem` when identities are
+/// given), the peer pair, one pair per identity, the reader's and root's.
+/// Without `options.force`, refuses when any of them exists, and then writes
+/// nothing.
 pub fn write_seed_certs(dir: &Path, options: &CertOptions) -> Result<SeedCertPaths, CertError> {
     if options.days == 0 {
         return Err(CertError::InvalidDays { days: 0 });
     }
+    let mut extra = options
+        .identities
+        .iter()
+        .map(|identity| CertKind::identity(identity))
+        .collect::<Result<Vec<_>, _>>()?;
+    extra.extend([CertKind::Reader, CertKind::Root]);
+    let mut kinds = vec![CertKind::Server, CertKind::Peer];
+    if options.identities.is_empty() {
+        kinds.push(CertKind::SeedClient);
+    }
+    kinds.extend(extra.iter().cloned());
     let peer_hosts = options.peer_hosts.as_ref().unwrap_or(&options.hosts);
-    SeedCerts::generate_for_members(&options.hosts, peer_hosts, Validity::days(options.days))?
-        .write(dir, options.force)
+    let validity = Validity::days(options.days);
+    let certs = SeedCerts::generate_for_members(&options.hosts, peer_hosts, validity)?;
+    if !options.force {
+        let mut files: Vec<String> = vec![CA_CERT_FILE.into(), CA_KEY_FILE.into()];
+        files.retain(|f| dir.join(f).symlink_metadata().is_ok());
+        if let Err(CertError::AlreadyExists { files: more, .. }) =
+            issue::refuse_existing(dir, &kinds)
+        {
+            files.extend(more);
+        }
+        if !files.is_empty() {
+            return Err(CertError::AlreadyExists {
+                dir: dir.to_path_buf(),
+                files,
+            });
+        }
+    }
+    let ca = CertAuthority::from_pem(&certs.ca.cert_pem, &certs.ca.key_pem).map_err(|reason| {
+        CertError::BadCa {
+            dir: dir.to_path_buf(),
+            reason,
+        }
+    })?;
+    let extra = extra
+        .into_iter()
+        .map(|kind| {
+            let pem = ca.issue(&kind, &kind.common_name(), &[], validity)?;
+            Ok((kind, pem))
+        })
+        .collect::<Result<Vec<_>, CertError>>()?;
+    let paths = certs.write_files(dir, options.identities.is_empty())?;
+    for (kind, pem) in extra {
+        write_file(&dir.join(kind.key_file()), &pem.key_pem, true)?;
+        write_file(&dir.join(kind.cert_file()), &pem.cert_pem, false)?;
+    }
+    Ok(paths)
 }
 
 /// Like [`write_seed_certs`] with an explicit validity (e.g.
@@ -609,7 +731,7 @@ mod tests {
         #[cfg(unix)]
         assert_eq!(mode(&paths.peer_key()), 0o600);
         let err = write_seed_certs(dir.path(), &options).unwrap_err();
-        assert!(matches!(err, CertError::AlreadyExists { files, .. } if files.len() == 8));
+        assert!(matches!(err, CertError::AlreadyExists { files, .. } if files.len() == 12));
     }
 
     #[test]

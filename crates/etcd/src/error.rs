@@ -145,6 +145,20 @@ pub enum EtcdError {
         /// The cause.
         detail: String,
     },
+    /// etcd's access control refused the request to the user of the client
+    /// certificate (its common name).
+    #[error(
+        "etcd at {endpoint} denied {} this request (permission denied): with access control \
+         on, etcd takes the user from the certificate's common name, and each identity's \
+         certificate may only reach that identity's keys, the reader's may only read",
+        presented(cert_file.as_deref())
+    )]
+    PermissionDenied {
+        /// The endpoint(s).
+        endpoint: String,
+        /// The client certificate presented (--etcd-cert-file), if any.
+        cert_file: Option<PathBuf>,
+    },
     /// etcd answered with a definite error.
     #[error("etcd at {endpoint} refused the request: {detail}")]
     Server {
@@ -218,6 +232,18 @@ pub fn is_outcome_unknown(err: &etcd_client::Error) -> bool {
         | E::InvalidMetadataValue(_)
         | E::EndpointsNotManaged => false,
         _ => true,
+    }
+}
+
+/// True when etcd's access control refused the request: the user named by
+/// the client certificate's common name may not do it (or does not exist).
+pub fn is_permission_denied(err: &etcd_client::Error) -> bool {
+    match err {
+        etcd_client::Error::GRpcStatus(status) => {
+            status.code() == tonic::Code::PermissionDenied
+                || status.message().contains("permission denied")
+        }
+        _ => false,
     }
 }
 
@@ -369,17 +395,29 @@ pub(crate) fn classify(err: &etcd_client::Error, ctx: &Context<'_>) -> EtcdError
             after: ctx.timeout,
         };
     }
-    if let etcd_client::Error::GRpcStatus(status) = err {
-        if tonic_code::definite(status.code()) {
-            return EtcdError::Server {
-                endpoint,
-                detail: status.message().to_string(),
-            };
-        }
-    }
-    EtcdError::Unavailable {
+    definite_answer(err, ctx).unwrap_or(EtcdError::Unavailable {
         endpoint,
         detail: short_detail(&describe_chain(err)),
+    })
+}
+
+/// A definite refusal from etcd (permission denied has its own sentence).
+fn definite_answer(err: &etcd_client::Error, ctx: &Context<'_>) -> Option<EtcdError> {
+    let endpoint = ctx.endpoint.to_string();
+    if is_permission_denied(err) {
+        return Some(EtcdError::PermissionDenied {
+            endpoint,
+            cert_file: ctx.cert_file.map(Path::to_path_buf),
+        });
+    }
+    match err {
+        etcd_client::Error::GRpcStatus(status) if tonic_code::definite(status.code()) => {
+            Some(EtcdError::Server {
+                endpoint,
+                detail: status.message().to_string(),
+            })
+        }
+        _ => None,
     }
 }
 

@@ -20,19 +20,28 @@
 //! still have been applied (transport failure, timeout) or was certainly not
 //! (a definite answer from etcd).
 //!
+//! [`setup_access`] turns on etcd's access control: one user and role per
+//! staked identity, limited to the keys under `<prefix><identity>/`, a
+//! read-only user, and `root`; [`is_permission_denied`] recognises its
+//! refusals.
+//!
 //! This crate owns no runtime, holds no state and knows nothing of towers or
 //! fences; key layout and transactions belong to the storage layer.
 
+mod access;
 mod config;
 mod connect;
 mod endpoints;
 mod error;
 mod probe;
 
+pub use access::{setup_access, AccessPlan, AccessReport};
 pub use config::{EtcdArgs, EtcdConfig, DEFAULT_DOMAIN_NAME, DEFAULT_TIMEOUT_MS};
 pub use connect::{classify_request_error, connect, connect_without_client_cert, TlsMaterial};
 pub use endpoints::Endpoints;
-pub use error::{describe_chain, is_outcome_unknown, is_transport, EtcdError};
+pub use error::{
+    describe_chain, is_outcome_unknown, is_permission_denied, is_transport, EtcdError,
+};
 
 /// Re-exported so that users need not depend on etcd-client themselves.
 pub use etcd_client;

@@ -271,6 +271,11 @@ impl EtcdProcess {
         self.client_port
     }
 
+    /// The port of the metrics listener (`/metrics`, `/health`).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
     /// Whether clients must use TLS.
     pub fn is_tls(&self) -> bool {
         self.options.tls
@@ -465,6 +470,23 @@ pub fn free_ports<const N: usize>() -> Result<[u16; N], LabError> {
             .port();
     }
     Ok(ports)
+}
+
+/// GET /metrics on the metrics listener: etcd's Prometheus text.
+pub async fn metrics_text(port: u16) -> Result<String, String> {
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&response).into_owned())
+    };
+    match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err("reading etcd's metrics timed out".into()),
+    }
 }
 
 /// GET /health on the metrics listener: Ok(true) when etcd says healthy.

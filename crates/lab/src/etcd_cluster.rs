@@ -33,12 +33,20 @@ struct Member {
 pub struct EtcdCluster {
     dir: tempfile::TempDir,
     members: Vec<Member>,
+    /// Flags added to every member's command line.
+    extra_args: Vec<String>,
 }
 
 impl EtcdCluster {
     /// Starts `size` members (TLS for clients and peers) and waits until
     /// every one is healthy (a leader is elected).
     pub async fn start(size: usize) -> Result<Self, LabError> {
+        Self::start_with_args(size, Vec::new()).await
+    }
+
+    /// Like [`EtcdCluster::start`], with `extra_args` added to every
+    /// member's command line (e.g. `--quota-backend-bytes=…`).
+    pub async fn start_with_args(size: usize, extra_args: Vec<String>) -> Result<Self, LabError> {
         let etcd = etcd_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("towerlock-etcd-cluster-")
@@ -63,7 +71,11 @@ impl EtcdCluster {
                 child: None,
             });
         }
-        let mut cluster = Self { dir, members };
+        let mut cluster = Self {
+            dir,
+            members,
+            extra_args,
+        };
         for index in 0..size {
             cluster.spawn(&etcd, index)?;
         }
@@ -93,7 +105,7 @@ impl EtcdCluster {
         let peer_url = format!("https://127.0.0.1:{}", m.peer_port);
         let data_dir = self.dir.path().join(&m.name);
         let ca = certs.ca_cert().display().to_string();
-        vec![
+        let mut args = vec![
             format!("--name={}", m.name),
             format!("--data-dir={}", data_dir.display()),
             "--auto-compaction-retention=2".into(),
@@ -116,7 +128,9 @@ impl EtcdCluster {
             format!("--peer-key-file={}", certs.peer_key().display()),
             "--peer-client-cert-auth".into(),
             format!("--peer-trusted-ca-file={ca}"),
-        ]
+        ];
+        args.extend(self.extra_args.iter().cloned());
+        args
     }
 
     fn spawn(&mut self, etcd: &Path, index: usize) -> Result<(), LabError> {
@@ -200,6 +214,16 @@ impl EtcdCluster {
         let etcd = etcd_binary()?;
         self.spawn(&etcd, index)?;
         self.wait_healthy(index).await
+    }
+
+    /// The process id of member `index`, while it runs.
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.members[index].child.as_ref().map(Child::id)
+    }
+
+    /// The port of member `index`'s metrics listener (`/metrics`, `/health`).
+    pub fn metrics_port(&self, index: usize) -> u16 {
+        self.members[index].metrics_port
     }
 
     /// Whether member `index` runs.

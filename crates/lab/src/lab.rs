@@ -91,6 +91,12 @@ impl Lab {
         &self.validator_bin
     }
 
+    /// Validators started from now on run `bin` (an upgrade); those
+    /// running keep theirs.
+    pub fn set_validator_bin(&mut self, bin: &Path) {
+        self.validator_bin = bin.to_path_buf();
+    }
+
     /// `--tower-storage etcd` and the etcd flags, as the seed gives them.
     pub fn etcd_flags(&self) -> Vec<String> {
         let mut flags = vec!["--tower-storage".into(), "etcd".into()];

@@ -34,7 +34,9 @@ mod wait;
 
 pub use cluster::{ClusterServer, LabCluster};
 pub use error::LabError;
-pub use etcd::{etcd_binary, free_port, free_ports, EtcdOptions, EtcdProcess, ETCD_MISSING};
+pub use etcd::{
+    etcd_binary, free_port, free_ports, metrics_text, EtcdOptions, EtcdProcess, ETCD_MISSING,
+};
 pub use etcd_cluster::EtcdCluster;
 pub use lab::Lab;
 pub use process::log_tail;

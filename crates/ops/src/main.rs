@@ -8,6 +8,8 @@ mod cmd;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use towerlock_validator::log_file::LogFile;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// Safe two-machine failover for Solana-style validators: the tower lives in
 /// etcd behind a fence, so a primary and a secondary can share one staked
@@ -33,6 +35,12 @@ enum Command {
     Certs(cmd::certs::CertsCmd),
     /// Check an etcd cluster: reachability, TLS, compaction, latency.
     Etcd(cmd::etcd::EtcdCmd),
+    /// Who holds an identity's fence in etcd, and what is stored under it.
+    Fence(cmd::fence::FenceCmd),
+    /// The pair on one screen: which node is active and which the hot
+    /// spare, the last vote, health, the fence holder, the sentinel's state
+    /// (`--watch` redraws it).
+    Status(cmd::status::StatusArgs),
     /// Run a local cluster that stands in for the Solana network.
     Cluster(cmd::cluster::ClusterCmd),
     /// Check an audit trail for safety violations (exit 1 on any).
@@ -60,6 +68,17 @@ enum Command {
     Bench(cmd::bench::BenchCmd),
 }
 
+impl Cli {
+    /// `--log FILE` of the long-running commands ('-' is stderr).
+    fn log_path(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            Command::Sentinel(args) => args.log.as_deref(),
+            _ => None,
+        }
+        .filter(|path| *path != std::path::Path::new("-"))
+    }
+}
+
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`towerlock tower show … | head`), as
     // command-line tools do, instead of panicking on the next print.
@@ -68,12 +87,27 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    let log = match cli.log_path() {
+        Some(path) => match LogFile::open(path) {
+            Ok(log) => Some(log),
+            Err(err) => {
+                eprintln!("error: cannot open the log file {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let writer = match &log {
+        Some(log) => BoxMakeWriter::new(log.clone()),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_ansi(log.is_none())
+        .with_writer(writer)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -83,12 +117,20 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        if let Some(log) = &log {
+            anyhow::Context::context(
+                log.reopen_on_sigusr1(),
+                "cannot watch for SIGUSR1 (log rotation)",
+            )?;
+        }
         match cli.command {
             Command::Drill(cmd) => cmd.run().await,
             Command::Chaos(cmd) => cmd.run().await,
             Command::Tower(cmd) => cmd.run().await,
             Command::Certs(cmd) => cmd.run().await,
             Command::Etcd(cmd) => cmd.run().await,
+            Command::Fence(cmd) => cmd.run().await,
+            Command::Status(cmd) => cmd.run().await,
             Command::Cluster(cmd) => cmd.run().await,
             Command::Audit(cmd) => cmd.run().await,
             Command::Sentinel(cmd) => cmd.run().await,

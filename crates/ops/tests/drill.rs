@@ -26,7 +26,7 @@ fn drill_runs_the_seed_story_with_a_clean_audit() {
     assert!(stdout.contains("no safety violations"), "{stdout}");
     let figures = stdout.lines().last().unwrap();
     assert!(
-        figures.starts_with("failovers=5 violations=0 "),
+        figures.starts_with("failovers=7 violations=0 "),
         "{figures}"
     );
 }

@@ -251,9 +251,17 @@ async fn import_refuses_to_fence_out_a_running_validator() {
     let out = towerlock(&[&["tower", "import", &path][..], &flags].concat());
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("holds the fence"), "{}", stderr(&out));
+    // How long ago it stored, for an operator to judge whether it crashed.
+    assert!(stderr(&out).contains(", last store "), "{}", stderr(&out));
     // The validator still holds it.
     let _stored = validator
         .fence_leader_slot(&token, 1)
         .await
         .expect("still the holder");
+
+    // Once it exits in order (the fence released), the import needs no
+    // --force.
+    assert!(validator.release(&token).await.unwrap());
+    let out = towerlock(&[&["tower", "import", &path][..], &flags].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -244,7 +244,8 @@ pub struct Detector {
     /// The stored tower's last vote when the bad checks began.
     tower_at_start: Option<u64>,
     tower_advancing: bool,
-    holder: Option<String>,
+    /// The fence holder last read (`Some(None)`: nobody held it).
+    holder: Option<Option<String>>,
     last_failover_ms: Option<u64>,
     in_flight: bool,
     failed_attempts: u32,
@@ -416,14 +417,16 @@ impl Detector {
         }
     }
 
-    /// A fence that moved to another holder is a failover: the count starts
-    /// over and the cooldown runs from now.
+    /// A fence taken by a new holder — after another holder, or after
+    /// nobody held it (an orderly exit released it, or a first start) — is
+    /// a failover: the count starts over and the cooldown runs from now.
     fn note_fence(&mut self, obs: &Observation) {
-        let Some(holder) = obs.fence.as_ref().and_then(|f| f.holder.clone()) else {
+        let Some(fence) = obs.fence.as_ref() else {
             return;
         };
+        let holder = fence.holder.clone();
         if let Some(previous) = self.holder.replace(holder.clone()) {
-            if previous != holder {
+            if holder.is_some() && previous != holder {
                 self.last_failover_ms = Some(obs.at_ms);
                 self.reset();
             }

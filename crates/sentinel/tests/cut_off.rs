@@ -102,10 +102,10 @@ async fn leader_slot_at(lab: &Lab, identity: &str, revision: i64) -> Option<u64>
         )
         .await
         .expect("the leader key at the takeover's revision");
-    leader.kvs().first().map(|kv| {
-        let text = std::str::from_utf8(kv.value()).expect("utf-8");
-        text.parse().expect("a slot")
-    })
+    leader
+        .kvs()
+        .first()
+        .map(|kv| towerlock_storage::parse_leader_record(kv.value()).expect("a leader record"))
 }
 
 async fn audit_clean(lab: &mut Lab) {

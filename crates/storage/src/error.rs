@@ -42,6 +42,15 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// A record (the fence holder's, the last leader slot) was written by
+    /// a newer release; it is left in place.
+    #[error("{location} for {identity} was {source}: upgrade this node before it takes over")]
+    NewerRecord {
+        identity: Pubkey,
+        location: String,
+        source: crate::RecordError,
+    },
+
     /// The stored tower's signature does not verify for this identity.
     #[error("saved tower for {identity} at {location} has an invalid signature")]
     InvalidSignature { identity: Pubkey, location: String },
@@ -77,6 +86,15 @@ pub enum StorageError {
         source: std::io::Error,
     },
 
+    /// etcd's access control refused the request: the user of the client
+    /// certificate (its common name) may not touch these keys.
+    #[error(
+        "etcd refused the request ({what}): permission denied to this client certificate's user (its \
+         common name); with access control on, an identity's certificate \
+         (validator-<PUBKEY>.pem) reaches only that identity's keys and the reader's may only read"
+    )]
+    PermissionDenied { what: String },
+
     /// etcd answered with an error that is not a transport failure.
     #[error("etcd refused the request: {reason}")]
     Etcd { reason: String },
@@ -102,6 +120,18 @@ impl StorageError {
                 found,
                 location,
             },
+        }
+    }
+
+    /// A definite refusal from etcd of the request `what`.
+    pub(crate) fn refused(what: &str, err: &towerlock_etcd::etcd_client::Error) -> Self {
+        if towerlock_etcd::is_permission_denied(err) {
+            return StorageError::PermissionDenied {
+                what: what.to_string(),
+            };
+        }
+        StorageError::Etcd {
+            reason: format!("{what}: {}", towerlock_etcd::describe_chain(err)),
         }
     }
 

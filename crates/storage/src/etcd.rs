@@ -197,6 +197,11 @@ impl EtcdTowerStorage {
         format!("{}{identity}/{name}", self.prefix)
     }
 
+    /// The deadline of each request.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
     /// The client of the endpoint in use, for tools that need plain reads
     /// and writes.
     pub fn client(&self) -> Client {
@@ -236,22 +241,6 @@ impl EtcdTowerStorage {
         Ok(FenceToken::new(*identity, revision, &self.instance))
     }
 
-    /// Gives the fence up: deletes the instance record if `token` still
-    /// holds it. For tools that take the fence for one write (`tower
-    /// import`) and must not look like a running validator afterwards.
-    pub async fn release(&self, token: &FenceToken) -> Result<bool, StorageError> {
-        let key = self.key(&token.identity, "instance");
-        let txn = Txn::new()
-            .when([Compare::mod_revision(
-                key.as_str(),
-                CompareOp::Equal,
-                token.revision,
-            )])
-            .and_then([TxnOp::delete(key.as_str(), None)]);
-        let response = self.once("release the fence", txn_request(txn)).await?;
-        Ok(response.succeeded())
-    }
-
     /// One attempt of `request` through the current endpoint, bounded by
     /// `deadline`. On `Unavailable` later requests go to the next endpoint.
     async fn attempt<T, F, Fut>(
@@ -276,9 +265,7 @@ impl EtcdTowerStorage {
                     ),
                 })
             }
-            Ok(Err(err)) => Err(StorageError::Etcd {
-                reason: format!("{what}: {}", towerlock_etcd::describe_chain(&err)),
-            }),
+            Ok(Err(err)) => Err(StorageError::refused(what, &err)),
             Err(_) => Err(StorageError::Unavailable {
                 reason: format!(
                     "{what} through {}: no answer within {deadline:?}",
@@ -310,7 +297,7 @@ impl EtcdTowerStorage {
     /// compare does not depend on an earlier attempt of its own). When an
     /// endpoint does not answer, the next one is tried at once, each endpoint
     /// at most once, while `until` has not passed.
-    async fn on_any<T, F, Fut>(
+    pub(crate) async fn on_any<T, F, Fut>(
         &self,
         what: &str,
         until: Instant,
@@ -337,7 +324,7 @@ impl EtcdTowerStorage {
 
     async fn get_until(&self, key: &str, until: Instant) -> Result<Option<KeyValue>, StorageError> {
         let response = self
-            .on_any("read", until, |mut kv: KvClient| {
+            .on_any(&format!("read {key}"), until, |mut kv: KvClient| {
                 let key = key.to_string();
                 async move { kv.get(key, None).await }
             })
@@ -406,23 +393,33 @@ impl EtcdTowerStorage {
         })
     }
 
-    /// The last leader slot stored under `<identity>/leader` (a decimal
-    /// number), or `Corrupt`.
-    fn leader_slot(&self, identity: &Pubkey, bytes: &[u8]) -> Result<Slot, StorageError> {
-        std::str::from_utf8(bytes)
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-            .ok_or_else(|| StorageError::Corrupt {
+    /// The last leader slot stored under `<identity>/leader`, or why it
+    /// cannot be used.
+    pub(crate) fn leader_slot(
+        &self,
+        identity: &Pubkey,
+        bytes: &[u8],
+    ) -> Result<Slot, StorageError> {
+        let location = || format!("etcd key {}", self.key(identity, "leader"));
+        crate::parse_leader_record(bytes).map_err(|err| match err {
+            crate::RecordError::Unreadable(reason) => StorageError::Corrupt {
                 identity: *identity,
-                location: format!("etcd key {}", self.key(identity, "leader")),
-                reason: format!(
-                    "the last leader slot {:?} is not a slot number",
-                    String::from_utf8_lossy(bytes)
-                ),
-            })
+                location: location(),
+                reason,
+            },
+            newer => StorageError::NewerRecord {
+                identity: *identity,
+                location: location(),
+                source: newer,
+            },
+        })
     }
 
-    fn verify(&self, identity: &Pubkey, bytes: &[u8]) -> Result<SavedTower, StorageError> {
+    pub(crate) fn verify(
+        &self,
+        identity: &Pubkey,
+        bytes: &[u8],
+    ) -> Result<SavedTower, StorageError> {
         SavedTower::from_bytes(bytes, identity).map_err(|err| {
             StorageError::from_tower(
                 *identity,
@@ -494,6 +491,18 @@ impl TowerStorage for EtcdTowerStorage {
         if let Some(kv) = self.get_until(&leader_key, until).await? {
             self.leader_slot(identity, kv.value())?;
         }
+        // So would a fence record of a newer release: this one may not
+        // know what the newer one promised by it.
+        let instance_key = self.key(identity, "instance");
+        if let Some(kv) = self.get_until(&instance_key, until).await? {
+            if let Err(err @ crate::RecordError::Newer { .. }) = InstanceRecord::parse(kv.value()) {
+                return Err(StorageError::NewerRecord {
+                    identity: *identity,
+                    location: format!("etcd key {instance_key}"),
+                    source: err,
+                });
+            }
+        }
         let mut seen = self.get_until(&tower_key, until).await?;
         loop {
             // Verify the tower before the fence moves: a corrupt or foreign
@@ -554,7 +563,7 @@ impl TowerStorage for EtcdTowerStorage {
             .fenced(
                 "fence leader slot",
                 token,
-                TxnOp::put(key, slot.to_string(), None),
+                TxnOp::put(key, crate::leader_record(slot), None),
             )
             .await?;
         Ok(LeaderSlotFenced::new(token, slot, revision))
@@ -572,6 +581,20 @@ impl TowerStorage for EtcdTowerStorage {
         Ok(token.renewed(revision))
     }
 
+    /// Deletes the instance record if `token` still holds it.
+    async fn release(&self, token: &FenceToken) -> Result<bool, StorageError> {
+        let key = self.key(&token.identity, "instance");
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                key.as_str(),
+                CompareOp::Equal,
+                token.revision,
+            )])
+            .and_then([TxnOp::delete(key.as_str(), None)]);
+        let response = self.once("release the fence", txn_request(txn)).await?;
+        Ok(response.succeeded())
+    }
+
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
         let kv = self
             .get(&self.key(identity, "tower"))
@@ -587,7 +610,7 @@ impl TowerStorage for EtcdTowerStorage {
 type Reply<T> = Pin<Box<dyn Future<Output = Result<T, towerlock_etcd::etcd_client::Error>> + Send>>;
 
 /// `txn` as a request that can be sent through any endpoint's client.
-fn txn_request(txn: Txn) -> impl Fn(KvClient) -> Reply<TxnResponse> {
+pub(crate) fn txn_request(txn: Txn) -> impl Fn(KvClient) -> Reply<TxnResponse> {
     move |mut kv: KvClient| {
         let txn = txn.clone();
         Box::pin(async move { kv.txn(txn).await })

@@ -74,17 +74,29 @@ impl InstanceRecord {
         }
     }
 
-    /// The exact bytes stored in etcd; fenced writes compare against them.
+    /// The exact bytes stored in etcd (with the record format); fenced
+    /// writes compare against them.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("instance records always serialize")
+        crate::record::to_bytes(self)
     }
 
-    /// Parses a stored record; a foreign value (e.g. agave's 8-byte
-    /// millisecond id) becomes a record that says so.
+    /// Parses a stored record of this release's format or an older one.
+    pub fn parse(bytes: &[u8]) -> Result<Self, crate::RecordError> {
+        crate::record::from_bytes(bytes)
+    }
+
+    /// Parses a stored record for showing: a foreign value (e.g. agave's
+    /// 8-byte millisecond id) or a newer release's record becomes a record
+    /// that says so.
     pub fn from_bytes(bytes: &[u8]) -> Self {
-        serde_json::from_slice(bytes).unwrap_or_else(|_| Self {
+        Self::parse(bytes).unwrap_or_else(|err| Self {
             id: InstanceId([0; 16]),
-            host: format!("foreign instance value {}", hex::encode(bytes)),
+            host: match err {
+                crate::RecordError::Newer { .. } => format!("instance record {err}"),
+                crate::RecordError::Unreadable(_) => {
+                    format!("foreign instance value {}", hex::encode(bytes))
+                }
+            },
             pid: 0,
             version: String::new(),
             started_at_ms: 0,

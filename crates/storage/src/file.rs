@@ -209,6 +209,17 @@ impl TowerStorage for FileTowerStorage {
         Ok(token.renewed(revision))
     }
 
+    /// Unlocks the lock file, so another process on this host may take
+    /// the fence.
+    async fn release(&self, token: &FenceToken) -> Result<bool, StorageError> {
+        if self.check_fence(token).is_err() {
+            return Ok(false);
+        }
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        // Dropping the file closes it, and the lock goes with it.
+        Ok(held.remove(&token.identity).is_some())
+    }
+
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
         self.read(identity).await?.ok_or(StorageError::NotFound {
             identity: *identity,

@@ -22,6 +22,8 @@ mod etcd;
 mod fence;
 mod file;
 mod memory;
+mod record;
+mod status;
 
 pub use error::StorageError;
 pub use etcd::EtcdTowerStorage;
@@ -30,6 +32,8 @@ pub use file::{
     parse_tower_file_name, tower_file_name, write_tower_file, FileTowerStorage, TowerFileName,
 };
 pub use memory::MemoryTowerStorage;
+pub use record::{leader_record, parse_leader_record, RecordError, RECORD_FORMAT};
+pub use status::{FenceStatus, Holder, StoredTower};
 
 use async_trait::async_trait;
 use solana_pubkey::Pubkey;
@@ -67,6 +71,12 @@ pub trait TowerStorage: Send + Sync {
     /// cannot take effect after a later write. `LockLost` when another
     /// instance holds the fence.
     async fn renew(&self, token: &FenceToken) -> Result<FenceToken, StorageError>;
+
+    /// Gives the fence up if `token` still holds it (an orderly exit, a
+    /// tool that took it for one write): the next instance then finds
+    /// nobody holding it. `false` when the fence had already moved. The
+    /// stored tower and the last fenced leader slot stay.
+    async fn release(&self, token: &FenceToken) -> Result<bool, StorageError>;
 
     /// Reads the tower without taking the fence, for inspection and export.
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError>;

@@ -193,6 +193,21 @@ impl TowerStorage for MemoryTowerStorage {
         Ok(token.renewed(revision))
     }
 
+    async fn release(&self, token: &FenceToken) -> Result<bool, StorageError> {
+        let mut shared = self.lock();
+        Self::available(&shared)?;
+        let Some(entry) = shared.identities.get_mut(&token.identity) else {
+            return Ok(false);
+        };
+        let holds = matches!(&entry.instance,
+            Some((rev, holder)) if *rev == token.revision && *holder == token.instance);
+        if holds {
+            entry.instance = None;
+            shared.revision += 1;
+        }
+        Ok(holds)
+    }
+
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError> {
         let shared = self.lock();
         Self::available(&shared)?;

@@ -220,10 +220,41 @@ async fn renewal_voids_the_old_token<B: Backend>(backend: &B) {
     assert!(matches!(again, StorageError::LockLost { .. }), "{again:?}");
 }
 
+/// An orderly exit releases the fence: the next instance finds nobody
+/// holding it and the tower as it was; the released token writes nothing,
+/// and a token that no longer holds the fence releases nothing.
+async fn release_leaves_the_tower_and_nobody_holding_the_fence<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let a = backend.instance().await;
+    let token = a.takeover(&keypair.pubkey()).await.unwrap().token;
+    let _stored = a
+        .store(&token, &tower_with_votes(&keypair, 1..5))
+        .await
+        .unwrap();
+    assert!(a.release(&token).await.unwrap());
+    let late = a
+        .store(&token, &tower_with_votes(&keypair, 1..6))
+        .await
+        .unwrap_err();
+    assert!(matches!(late, StorageError::LockLost { .. }), "{late:?}");
+    assert!(!a.release(&token).await.unwrap(), "released twice");
+    let b = backend.instance().await;
+    let taken = b.takeover(&keypair.pubkey()).await.unwrap();
+    assert_eq!(taken.displaced, None, "nobody held the fence");
+    let tower = taken.tower.expect("the tower stays");
+    assert_eq!(tower.tower().last_voted_slot(), Some(4));
+    assert!(!a.release(&token).await.unwrap(), "b holds it now");
+    let _stored = b
+        .store(&taken.token, &tower_with_votes(&keypair, 1..7))
+        .await
+        .unwrap();
+}
+
 async fn run_suite<B: Backend>(backend: &B) {
     round_trip(backend).await;
     stale_token_is_fenced(backend).await;
     renewal_voids_the_old_token(backend).await;
+    release_leaves_the_tower_and_nobody_holding_the_fence(backend).await;
     if backend.fences_across_instances() {
         takeover_by_another_instance_fences_the_first(backend).await;
     } else {

@@ -305,3 +305,64 @@ async fn an_unreadable_leader_slot_stops_the_takeover_before_the_fence_moves() {
         Some(104)
     );
 }
+
+/// Records of a newer release (the fence holder's, the last leader slot)
+/// stop the takeover before the fence moves, with a sentence that says
+/// to upgrade; records of the previous format (no version) are read.
+#[tokio::test]
+async fn records_of_a_newer_release_are_refused_and_older_ones_read() {
+    let etcd = EtcdProcess::start().await;
+    let identity = Keypair::new().pubkey();
+    let a = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
+    let mut client = etcd.client().await;
+    let newer_holder = r#"{"format":9,"id":"00000000000000000000000000000001","lease":"?"}"#;
+    client
+        .put(format!("{identity}/instance"), newer_holder, None)
+        .await
+        .unwrap();
+    let err = a.takeover(&identity).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::NewerRecord { location, .. } if location.ends_with("/instance")),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade this node"), "{err}");
+    let still = client
+        .get(format!("{identity}/instance"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        still.kvs()[0].value(),
+        newer_holder.as_bytes(),
+        "left in place"
+    );
+
+    // The previous release's records: an instance record without a format
+    // and a bare decimal leader slot.
+    let previous = r#"{"id":"00000000000000000000000000000002","host":"old","pid":7,"version":"0.1.0","started_at_ms":1}"#;
+    client
+        .put(format!("{identity}/instance"), previous, None)
+        .await
+        .unwrap();
+    client
+        .put(format!("{identity}/leader"), "104", None)
+        .await
+        .unwrap();
+    let taken = a.takeover(&identity).await.unwrap();
+    assert_eq!(taken.displaced.map(|d| d.host), Some("old".to_string()));
+    assert_eq!(taken.last_leader_slot, Some(104));
+
+    // A newer leader record stops the next takeover the same way.
+    client
+        .put(
+            format!("{identity}/leader"),
+            r#"{"format":3,"slot":110}"#,
+            None,
+        )
+        .await
+        .unwrap();
+    let err = a.takeover(&identity).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::NewerRecord { location, .. } if location.ends_with("/leader")),
+        "{err:?}"
+    );
+}

@@ -7,6 +7,7 @@
 //! - `admin`: the admin RPC on `<ledger>/admin.rpc` (protocol, server, client).
 //! - `restart_window`: when it is safe to restart or fail over.
 //! - `metrics`: Prometheus text for `--metrics-addr`.
+//! - `log_file`: `--log FILE`, reopened on SIGUSR1.
 //!
 //! The invariant everything else serves: a vote leaves the process only
 //! after the tower holding it was stored behind the fence
@@ -14,7 +15,9 @@
 //! block only after its leader slot was fenced.
 
 pub mod admin;
+pub mod cert_expiry;
 pub mod health;
+pub mod log_file;
 pub mod metrics;
 pub mod node;
 pub mod restart_window;

@@ -18,13 +18,16 @@ use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use towerlock_etcd::{EtcdArgs, EtcdConfig};
 use towerlock_storage::{EtcdTowerStorage, FileTowerStorage, TowerStorage};
+use towerlock_validator::log_file::LogFile;
 use towerlock_validator::{
     admin::{self, keypair::read_keypair_file, AdminCommand},
     node::{self, NodeConfig, UnavailablePolicy},
     restart_window::{self, WaitForRestartWindowArgs},
     service::{self, ServiceConfig},
 };
-use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
+use tracing_subscriber::{
+    fmt::writer::BoxMakeWriter, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter,
+};
 
 /// A validator node for towerlock's local cluster that stores its tower
 /// behind a fence (etcd with mutual TLS, or agave's tower files) before every
@@ -34,7 +37,13 @@ use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilte
 struct Cli {
     /// Ledger directory: holds the admin socket (admin.rpc) and, by default,
     /// the tower files.
-    #[arg(long, value_name = "DIR", global = true, default_value = "ledger")]
+    #[arg(
+        short,
+        long,
+        value_name = "DIR",
+        global = true,
+        default_value = "ledger"
+    )]
     ledger: PathBuf,
 
     #[command(subcommand)]
@@ -61,7 +70,7 @@ enum TowerStorageKind {
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// The node identity keypair (solana-keygen JSON).
-    #[arg(long, value_name = "KEYPAIR")]
+    #[arg(short, long, value_name = "KEYPAIR")]
     identity: Option<PathBuf>,
 
     /// The vote account: a pubkey, or its keypair file.
@@ -94,8 +103,9 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t = UnavailablePolicy::Exit)]
     etcd_unavailable: UnavailablePolicy,
 
-    /// The cluster's JSON-RPC address (http://HOST:PORT or HOST:PORT).
-    #[arg(long, value_name = "URL")]
+    /// The cluster's JSON-RPC address (http://HOST:PORT or HOST:PORT): a
+    /// towerlock local cluster (`towerlock cluster run`).
+    #[arg(short = 'n', long, value_name = "URL")]
     entrypoint: Option<String>,
 
     /// Serve the node's JSON-RPC on this port (0 picks a free one).
@@ -113,6 +123,23 @@ struct RunArgs {
     /// Take over (and vote) only once within this many slots of the cluster.
     #[arg(long, value_name = "SLOTS", default_value_t = 8)]
     catchup_slots: u64,
+
+    /// getHealth reports the node healthy while it is at most this many
+    /// slots behind the cluster (agave's flag and default).
+    #[arg(long, value_name = "SLOTS", default_value_t = 128)]
+    health_check_slot_distance: u64,
+
+    /// Start as a hot spare even with the staked identity: replay, keep
+    /// the tower ready, and take the fence only on `set-identity`. For a
+    /// primary restarted by its supervisor after a monitoring failover, so
+    /// that the identity does not flap back to it.
+    #[arg(long)]
+    start_as_hot_spare: bool,
+
+    /// Write the log to FILE instead of stderr ('-' for stderr); reopened
+    /// on SIGUSR1, for log rotation (agave's flag).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    log: Option<PathBuf>,
 
     /// Build a tower from the vote account's landed votes when none is
     /// stored for the identity, or the stored one is older than the landed
@@ -139,14 +166,31 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let log = match cli.run.log.as_deref() {
+        Some(path) if path != Path::new("-") => match LogFile::open(path) {
+            Ok(log) => Some(log),
+            Err(err) => {
+                eprintln!("error: cannot open the log file {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let (writer, ansi) = match &log {
+        Some(log) => (BoxMakeWriter::new(log.clone()), false),
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
     tracing_subscriber::registry()
         .with(filter)
         .with(
             tracing_subscriber::fmt::layer()
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_writer(std::io::stderr),
+                .with_ansi(ansi)
+                .with_writer(writer),
         )
         .init();
     let set_log_filter: node::handle::LogFilterSetter = Arc::new(move |directives: &str| {
@@ -162,6 +206,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
+        if let Some(log) = &log {
+            log.reopen_on_sigusr1()
+                .context("cannot watch for SIGUSR1 (log rotation)")?;
+        }
         match cli.command {
             Some(Command::Admin(command)) => admin::run(&cli.ledger, command).await,
             Some(Command::WaitForRestartWindow(args)) => {
@@ -238,6 +286,10 @@ async fn run_node(
         rpc_listener,
         metrics_listener,
         set_log_filter: Some(set_log_filter),
+        cert_expiry: args
+            .etcd
+            .as_ref()
+            .and_then(|etcd| cert_expiry(&etcd.etcd_cert_file)),
     };
     match service::run(config, shutdown_signal()).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -293,6 +345,8 @@ async fn node_config(ledger: &Path, args: &RunArgs) -> anyhow::Result<NodeConfig
         cluster_url,
         unavailable: args.etcd_unavailable,
         catchup_slots: args.catchup_slots,
+        health_check_slot_distance: args.health_check_slot_distance,
+        start_as_hot_spare: args.start_as_hot_spare,
         rpc_addr: None,
         allow_tower_rebuild: args.allow_tower_rebuild,
         clock: node::driver::Clock {
@@ -323,6 +377,23 @@ async fn tower_storage(ledger: &Path, args: &RunArgs) -> anyhow::Result<Arc<dyn 
             )
         }
     })
+}
+
+/// When the etcd client certificate expires (unix seconds), warning in
+/// the log when that is within the warning threshold or past.
+fn cert_expiry(path: &Path) -> Option<i64> {
+    match towerlock_validator::cert_expiry::read(path) {
+        Ok((expiry, warning)) => {
+            if let Some(warning) = warning {
+                tracing::warn!("{warning}");
+            }
+            Some(expiry)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the etcd client certificate's expiry");
+            None
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

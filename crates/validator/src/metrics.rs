@@ -1,6 +1,10 @@
 //! Prometheus metrics of the node, rendered in the text exposition format.
 
-use std::{fmt::Write, sync::Mutex, time::Duration};
+use std::{
+    fmt::Write,
+    sync::Mutex,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use crate::admin::{NodeStatus, Role};
 
@@ -13,6 +17,15 @@ const STORE_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
 pub struct Metrics {
     status: Mutex<Option<NodeStatus>>,
     store: Mutex<StoreStats>,
+    /// Unix seconds: when the last vote was sent, when the etcd client
+    /// certificate expires (gauges shown once known).
+    times: Mutex<Times>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Times {
+    last_vote_sent: Option<f64>,
+    cert_expiry: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +48,25 @@ impl Metrics {
         stats.sum_seconds += seconds;
     }
 
+    /// A vote left the node now.
+    pub fn observe_vote_sent(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_vote_sent = Some(now);
+    }
+
+    /// The etcd client certificate expires at `unix_seconds`.
+    pub fn set_cert_expiry(&self, unix_seconds: i64) {
+        self.times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cert_expiry = Some(unix_seconds);
+    }
+
     /// The node's latest status.
     pub fn set_status(&self, status: &NodeStatus) {
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.clone());
@@ -54,7 +86,31 @@ impl Metrics {
             let _ = writeln!(out, "towerlock_{name} {value}");
         }
         self.render_store(&mut out, &status);
+        self.render_times(&mut out);
         out
+    }
+
+    fn render_times(&self, out: &mut String) {
+        let times = *self.times.lock().unwrap_or_else(|e| e.into_inner());
+        let series = [
+            (
+                "last_vote_timestamp_seconds",
+                "Unix time the last vote was sent.",
+                times.last_vote_sent.map(|t| format!("{t:.3}")),
+            ),
+            (
+                "etcd_cert_expiry_timestamp_seconds",
+                "Unix time the etcd client certificate expires.",
+                times.cert_expiry.map(|t| t.to_string()),
+            ),
+        ];
+        for (name, help, value) in series {
+            if let Some(value) = value {
+                let _ = writeln!(out, "# HELP towerlock_{name} {help}");
+                let _ = writeln!(out, "# TYPE towerlock_{name} gauge");
+                let _ = writeln!(out, "towerlock_{name} {value}");
+            }
+        }
     }
 
     fn render_store(&self, out: &mut String, status: &NodeStatus) {
@@ -182,5 +238,14 @@ mod tests {
         assert!(text.contains("towerlock_store_seconds_count 2"));
         assert!(text.contains("towerlock_store_failures_total{kind=\"lock_lost\"} 1"));
         assert!(text.contains("towerlock_role 3"));
+        assert!(
+            !text.contains("towerlock_last_vote_timestamp_seconds"),
+            "unknown yet"
+        );
+        metrics.observe_vote_sent();
+        metrics.set_cert_expiry(1_900_000_000);
+        let text = metrics.render();
+        assert!(text.contains("towerlock_last_vote_timestamp_seconds 1"));
+        assert!(text.contains("towerlock_etcd_cert_expiry_timestamp_seconds 1900000000"));
     }
 }

@@ -29,6 +29,8 @@ pub struct ServiceConfig {
     /// Prometheus metrics at `/metrics` (`--metrics-addr`).
     pub metrics_listener: Option<TcpListener>,
     pub set_log_filter: Option<LogFilterSetter>,
+    /// Unix time the etcd client certificate expires, for the metrics.
+    pub cert_expiry: Option<i64>,
 }
 
 /// Why the service stopped with an error.
@@ -61,6 +63,9 @@ pub async fn run(
         caught_up: false,
     });
     let metrics = Arc::new(Metrics::default());
+    if let Some(expiry) = config.cert_expiry {
+        metrics.set_cert_expiry(expiry);
+    }
     let (stop, _) = watch::channel(false);
     let stopped = || {
         let mut stop = stop.subscribe();
@@ -87,7 +92,7 @@ pub async fn run(
             listener,
             published.clone(),
             node.cluster_url.clone(),
-            node.catchup_slots,
+            node.health_check_slot_distance,
             stopped(),
         );
         servers.spawn(async move {

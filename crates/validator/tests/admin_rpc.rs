@@ -1047,7 +1047,9 @@ async fn other_subcommands_print_their_results() {
         &ledger,
         AdminCommand::Exit {
             force: true,
+            no_wait_for_exit: true,
             timeout: 5,
+            window: Default::default(),
         },
         "",
     )
@@ -1083,9 +1085,12 @@ async fn exit_waits_until_the_process_is_gone() {
 
     let printed = run_command(
         &ledger,
+        // --force: this fake node serves no RPC to judge a restart window by.
         AdminCommand::Exit {
-            force: false,
+            force: true,
+            no_wait_for_exit: false,
             timeout: 60,
+            window: Default::default(),
         },
         "",
     )
@@ -1187,7 +1192,9 @@ async fn exit_accepts_a_validator_that_is_gone_before_answering() {
     });
     let command = AdminCommand::Exit {
         force: true,
+        no_wait_for_exit: true,
         timeout: 5,
+        window: Default::default(),
     };
     let printed = run_command(dir.path(), command, "").await.unwrap();
     assert_eq!(printed, "Exit requested\n");

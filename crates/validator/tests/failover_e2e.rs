@@ -223,7 +223,7 @@ async fn leader_slot_at(lab: &Lab, revision: i64) -> Option<u64> {
     leader
         .kvs()
         .first()
-        .map(|kv| std::str::from_utf8(kv.value()).unwrap().parse().unwrap())
+        .map(|kv| towerlock_storage::parse_leader_record(kv.value()).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -472,5 +472,40 @@ async fn a_primary_back_after_a_long_outage_votes_again() {
             )
         });
     drop(primary);
+    audit_clean(&mut lab).await;
+}
+
+/// `--start-as-hot-spare`: after a failover, the primary's supervisor
+/// restarts it with the staked identity (`Restart=always`). Started so, it
+/// replays as a hot spare and leaves the identity with the secondary until
+/// an operator runs `set-identity` on it; then it takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_started_as_hot_spare_takes_over_only_on_set_identity() {
+    let mut lab = Lab::start(bin(), SLOT_MS, None).await.must();
+    let (mut primary, a) = start_primary(&lab, &lab.primary_args()).await;
+    let (mut secondary, b) = start_hot_spare(&lab, "secondary").await;
+    set_identity(&lab, &secondary).await;
+    assert_eq!(primary.wait_exit(WAIT).await.must().code(), Some(1));
+    wait_for_more_votes(&lab, &b, 2).await;
+
+    let mut args = lab.primary_args();
+    args.push("--start-as-hot-spare".into());
+    primary.restart_with(args).must();
+    let restarted = primary.wait_role(Role::HotSpare, WAIT).await.must();
+    assert_ne!(restarted.instance, a);
+    // The secondary keeps the identity while the restarted primary replays.
+    wait_for_more_votes(&lab, &b, 5).await;
+    assert!(secondary.is_running(), "{}", secondary.log_text());
+    let votes = lab.cluster.votes().must();
+    assert!(votes_of(&votes, &restarted.instance).is_empty());
+    assert_eq!(primary.status().await.must().fence_token, None);
+
+    set_identity(&lab, &primary).await;
+    assert_eq!(secondary.wait_exit(WAIT).await.must().code(), Some(1));
+    lab.cluster
+        .wait_for_more_votes(&restarted.instance, 3, WAIT)
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", primary.log_tail(40)));
+    drop(secondary);
     audit_clean(&mut lab).await;
 }

@@ -81,6 +81,21 @@ async fn node_rpc_and_metrics_report_a_voting_primary() {
 
     let metrics = http_get(&metrics_addr, "/metrics").await;
     assert!(metrics.contains("towerlock_role 1"), "{metrics}");
+    // The lab's certificates last a day: their end is exported, the log
+    // warns to renew them, and the last vote's time is exported.
+    let expiry: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("towerlock_etcd_cert_expiry_timestamp_seconds "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no certificate expiry in {metrics}"));
+    let now = now_ms() as i64 / 1000;
+    assert!(expiry > now && expiry <= now + 86_400, "{expiry}");
+    let log = primary.log_text();
+    assert!(log.contains("expires in 0 days: renew it with"), "{log}");
+    assert!(
+        metrics.contains("towerlock_last_vote_timestamp_seconds 1"),
+        "{metrics}"
+    );
     let sent: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("towerlock_votes_sent_total "))
@@ -151,7 +166,13 @@ async fn admin_exit_stops_the_node_cleanly() {
     let mut primary = lab.spawn_validator("primary", &lab.primary_args()).must();
     let instance = primary.instance(WAIT).await.must();
     lab.cluster.wait_for_vote(&instance, 0, WAIT).await.must();
-    let out = primary.admin(&["exit"]).await.must();
+    // agave's `exit`: a restart window first (a short idle time: the test
+    // exercises the wait, not its length), then the exit, then the wait
+    // for the process to end.
+    let out = primary
+        .admin(&["exit", "--min-idle-time", "0.01"])
+        .await
+        .must();
     assert!(
         out.status.success(),
         "{}",
@@ -244,8 +265,7 @@ async fn watch_fences(lab: &Lab, identity: &str) -> Arc<Mutex<Vec<(u64, u64)>>> 
                 for event in response.events() {
                     let slot = event
                         .kv()
-                        .and_then(|kv| std::str::from_utf8(kv.value()).ok())
-                        .and_then(|v| v.parse().ok());
+                        .and_then(|kv| towerlock_storage::parse_leader_record(kv.value()).ok());
                     if let Some(slot) = slot {
                         list.lock().unwrap().push((slot, arrived));
                     }
@@ -292,4 +312,71 @@ async fn leader_slots_follow_the_schedule_across_epochs() {
     // Every block of ours was in a leader slot of ours (the cluster refuses
     // others; none was refused as a duplicate or late).
     assert!(lab.cluster.blocks().must().iter().all(|b| !b.duplicate));
+}
+
+/// A stand-in for a Solana RPC node that is not towerlock's local cluster
+/// (agave cannot run here): it answers `getSlot` and `getVersion` as agave
+/// does, "Method not found" to towerlock's own methods, and no websocket.
+async fn fake_solana_rpc() -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = n.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body).await;
+                let call: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let id = call["id"].clone();
+                let answer = match call["method"].as_str() {
+                    Some("getSlot") => json!({"jsonrpc": "2.0", "result": 1000, "id": id}),
+                    Some("getVersion") => json!({"jsonrpc": "2.0", "id": id,
+                        "result": {"solana-core": "2.3.13", "feature-set": 1}}),
+                    _ => json!({"jsonrpc": "2.0", "id": id,
+                        "error": {"code": -32601, "message": "Method not found"}}),
+                };
+                let text = answer.to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = reader.get_mut().write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Pointed at a Solana RPC that is not towerlock's local cluster, the
+/// validator says so in one sentence instead of "cannot reach the cluster".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_solana_rpc_that_is_not_a_local_cluster_is_named_as_such() {
+    let lab = Lab::start(bin(), SLOT_MS, None).await.must();
+    let url = fake_solana_rpc().await;
+    let mut args = lab.secondary_args();
+    let at = args.iter().position(|a| a == "--entrypoint").unwrap();
+    args[at + 1] = url.clone();
+    let mut node = lab.spawn_validator("pointed-at-agave", &args).must();
+    assert_eq!(node.wait_exit(WAIT).await.must().code(), Some(1));
+    let log = node.log_text();
+    assert!(
+        log.contains(&format!(
+            "{url} is a Solana RPC (solana-core 2.3.13), not a towerlock local cluster"
+        )),
+        "{log}"
+    );
 }

@@ -39,6 +39,38 @@ pub enum ClientError {
     Closed,
 }
 
+/// `GET url` as text (a Prometheus metrics page).
+pub async fn get_text(url: &str) -> Result<String, ClientError> {
+    let request = hyper::Request::get(url)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let (status, bytes) = send(&client, request).await?;
+    if !status.is_success() {
+        return Err(ClientError::Transport(format!("{url} answered {status}")));
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))
+}
+
+/// Sends `request` and reads the whole answer.
+async fn send(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<(hyper::StatusCode, Bytes), ClientError> {
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .to_bytes();
+    Ok((status, bytes))
+}
+
 /// JSON-RPC over HTTP.
 pub struct RpcClient {
     url: String,
@@ -62,17 +94,7 @@ impl RpcClient {
             .header("content-type", "application/json")
             .body(Full::new(body.into()))
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .to_bytes();
+        let (_, bytes) = send(&self.client, request).await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 

@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 
 use super::{
     bench_cluster::BenchClusterArgs, bench_failover::BenchFailoverArgs,
-    bench_sentinel::BenchSentinelArgs, bench_storage::BenchStorageArgs,
+    bench_scale::BenchScaleArgs, bench_sentinel::BenchSentinelArgs,
+    bench_storage::BenchStorageArgs, bench_vote_path::BenchVotePathArgs,
 };
 
 #[derive(Debug, Args)]
@@ -31,6 +32,14 @@ enum BenchCommand {
     /// time to the new active's first landed vote, votable slots missed,
     /// and false promotions in a healthy stretch of equal length.
     Sentinel(BenchSentinelArgs),
+    /// One validator voting with file storage and with etcd, alternating:
+    /// time from bank frozen to vote sent and landed, store latency, and
+    /// vote credits per slot.
+    VotePath(BenchVotePathArgs),
+    /// Many simulated validators storing their towers in one etcd member and
+    /// in three: store latency per fleet size (or the largest carried,
+    /// --find), etcd's CPU, fsyncs and database growth.
+    Scale(BenchScaleArgs),
 }
 
 impl BenchCmd {
@@ -40,6 +49,8 @@ impl BenchCmd {
             BenchCommand::Cluster(args) => args.run().await,
             BenchCommand::Failover(args) => args.run().await,
             BenchCommand::Sentinel(args) => args.run().await,
+            BenchCommand::VotePath(args) => args.run().await,
+            BenchCommand::Scale(args) => args.run().await,
         }
     }
 }
@@ -66,6 +77,11 @@ impl Samples {
 
     pub fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// Adds every sample of `other`.
+    pub fn extend(&mut self, other: Samples) {
+        self.0.extend(other.0);
     }
 }
 

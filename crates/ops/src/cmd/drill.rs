@@ -7,7 +7,8 @@
 //! monitoring-triggered failovers run by the sentinel (in-process, beside the
 //! secondary, with the etcd fence): the primary killed (kill -9), then, after
 //! another restart cycle, the primary hanging (SIGSTOP) and thawed once the
-//! secondary holds the fence (the zombie).
+//! secondary holds the fence (the zombie). Between the first restart cycle
+//! and the sentinel, an upgrade by failover (`drill_upgrade.rs`).
 
 use std::{
     path::{Path, PathBuf},
@@ -57,7 +58,9 @@ pub(super) struct Node {
 /// The lab and what the drill has measured so far.
 pub(super) struct Drill {
     pub(super) lab: Lab,
-    bin: PathBuf,
+    /// The validator binary the admin commands run (the new one after an
+    /// upgrade).
+    pub(super) bin: PathBuf,
     identity_file: String,
     pub(super) failovers: Vec<Failover>,
     /// The cluster's slot length: the sentinel checks once a slot.
@@ -74,8 +77,9 @@ impl DrillArgs {
         let started = Instant::now();
         let mut drill = Drill::start(&bin, self.slot_ms, self.dir.clone()).await?;
         let (primary, secondary) = drill.primary_and_hot_spare().await?;
-        let secondary = drill.manual_failover(primary, secondary).await?;
+        let secondary = drill.manual_failover(primary, secondary, "manual").await?;
         let (primary, secondary) = drill.restart_cycle(secondary, "").await?;
+        let (primary, secondary) = drill.upgrade(primary, secondary).await?;
         let secondary = drill
             .sentinel_failover(primary, secondary, Fault::Kill)
             .await?;
@@ -121,7 +125,12 @@ impl Drill {
     }
 
     /// Starts a node and waits until it plays `role` with its admin RPC up.
-    async fn start_node(&self, name: &str, args: &[String], role: Role) -> anyhow::Result<Node> {
+    pub(super) async fn start_node(
+        &self,
+        name: &str,
+        args: &[String],
+        role: Role,
+    ) -> anyhow::Result<Node> {
         let (process, instance) = self.lab.start_validator(name, args, role, WAIT).await?;
         Ok(Node { process, instance })
     }
@@ -179,10 +188,11 @@ impl Drill {
 
     /// The seed's `wait-for-restart-window && set-identity` on the
     /// secondary; the primary must terminate. Returns the new holder.
-    async fn manual_failover(
+    pub(super) async fn manual_failover(
         &mut self,
         mut primary: Node,
         secondary: Node,
+        name: &'static str,
     ) -> anyhow::Result<Node> {
         step("manual failover on the secondary: wait-for-restart-window --identity validator-keypair.json && set-identity validator-keypair.json");
         let ledger = secondary.process.ledger.display().to_string();
@@ -214,7 +224,7 @@ impl Drill {
         let missed = self.missed_slots(&primary, &secondary, since)?;
         println!("secondary votes; votable slots missed: {missed}");
         self.failovers.push(Failover {
-            name: "manual",
+            name,
             missed_slots: missed,
             switch,
             detected: None,
@@ -225,7 +235,7 @@ impl Drill {
 
     /// The primary restarts and reclaims its identity (the secondary
     /// exits), then the secondary restarts as a hot spare.
-    async fn restart_cycle(
+    pub(super) async fn restart_cycle(
         &mut self,
         mut secondary: Node,
         suffix: &str,

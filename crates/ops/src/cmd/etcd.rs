@@ -6,15 +6,25 @@
 //! the latency of the fenced write/read a validator does before every vote.
 //! Any failure exits 1 with one sentence naming its cause; so does an
 //! endpoint that fails while the others pass (after the full report).
+//!
+//! It first reads the CA and client certificates: each one's expiry is
+//! printed, one that expires within `EXPIRY_WARNING_DAYS` is a warning, an
+//! expired one a failure. Under etcd's access control (`setup-access`) the
+//! scratch keys lie under `<prefix><CN>/` when the client certificate's
+//! common name is an identity, and an operation the certificate's user may
+//! not do is reported as such rather than failing the check.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use towerlock_certs::{CertKind, CertificateInfo, Expiry};
 use towerlock_etcd::etcd_client::{
     AlarmAction, AlarmType, Client, Compare, CompareOp, GetOptions, StatusResponse, Txn, TxnOp,
     WatchOptions,
 };
-use towerlock_etcd::{classify_request_error, connect, EtcdArgs, EtcdConfig, EtcdError};
+use towerlock_etcd::{
+    classify_request_error, connect, is_permission_denied, EtcdArgs, EtcdConfig, EtcdError,
+};
 
 /// etcd's default backend quota (`--quota-backend-bytes`): 2 GiB.
 const DEFAULT_QUOTA_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -37,11 +47,26 @@ pub struct EtcdCmd {
 
 #[derive(Debug, clap::Subcommand)]
 enum EtcdCommand {
-    /// Connect as a validator would (mutual TLS) and report version, members,
-    /// leader, database size against quota, compaction and the latency of a
-    /// fenced write/read on a scratch key (deleted afterwards). Exits 1 with
-    /// the cause when etcd cannot be used.
+    /// Check etcd as a validator sees it: TLS, members, size, compaction,
+    /// latency, certificate expiry.
+    ///
+    /// Connects as a validator would (mutual TLS) and reports version,
+    /// members, leader, database size against quota, compaction and the
+    /// latency of a fenced write/read on a scratch key (deleted afterwards;
+    /// under the identity's own keys when the client certificate is an
+    /// identity's). Prints when the CA and client certificates expire and
+    /// warns within 30 days. Exits 1 with the cause when etcd cannot be used
+    /// or a certificate has expired.
     Check(CheckArgs),
+    /// Turn on etcd's access control: each identity's certificate reaches
+    /// only its own keys.
+    ///
+    /// Run with the root certificate (root.pem): a user and role per staked
+    /// identity, limited to the keys under
+    /// <prefix><PUBKEY>/, a read-only user for the sentinel and fence
+    /// status, and root as administrator. Safe to run again; more identities
+    /// are added.
+    SetupAccess(super::etcd_access::SetupAccessArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +85,7 @@ impl EtcdCmd {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             EtcdCommand::Check(args) => check(args).await,
+            EtcdCommand::SetupAccess(args) => super::etcd_access::setup_access(args).await,
         }
     }
 }
@@ -71,6 +97,7 @@ fn sentence(err: EtcdError) -> anyhow::Error {
 
 async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = EtcdConfig::from(args.etcd);
+    let (mut warnings, scratch) = report_certificates(&config)?;
     let failed = check_endpoints(&config).await?;
     let mut client = connect(&config).await.map_err(sentence)?;
     let status = client
@@ -78,12 +105,71 @@ async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| sentence(classify_request_error(&e, &config)))?;
 
-    let mut warnings = report_members(&mut client, &config, &status).await?;
+    warnings.extend(report_members(&mut client, &config, &status).await?);
     warnings.extend(report_size(&mut client, &config, &status, args.quota_bytes).await?);
     let revision = status.header().map(|h| h.revision()).unwrap_or(0);
-    warnings.extend(report_compaction(&mut client, &config, revision).await?);
-    report_latency(&mut client, &config).await?;
+    warnings.extend(report_compaction(&mut client, &config, &scratch, revision).await?);
+    warnings.extend(report_latency(&mut client, &config, &scratch).await?);
     Ok(conclude(&warnings, &failed, config.endpoints.len()))
+}
+
+/// Where the check may write: under the identity's own keys when the client
+/// certificate is an identity's (access control allows nothing else).
+struct Scratch {
+    /// `<prefix>` or `<prefix><PUBKEY>/`.
+    base: String,
+    /// The identity, when the client certificate is one's.
+    identity: Option<String>,
+}
+
+/// Prints the expiry of the CA and client certificates; returns the
+/// warnings and where the scratch keys go. Fails when one has expired.
+fn report_certificates(config: &EtcdConfig) -> anyhow::Result<(Vec<String>, Scratch)> {
+    let mut warnings = Vec::new();
+    let mut scratch = Scratch {
+        base: config.key_prefix.clone(),
+        identity: None,
+    };
+    println!("certificates:");
+    for (what, path) in [
+        ("CA certificate", &config.ca_cert_file),
+        ("client certificate", &config.cert_file),
+    ] {
+        let info = CertificateInfo::read(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let expiry = info.expiry_now();
+        let date = info.not_after.date();
+        println!(
+            "  {} ({what}, CN {}): valid until {date} UTC, {expiry}",
+            path.display(),
+            info.common_name
+        );
+        // The CA cannot be renewed alone: every certificate it signed goes
+        // with it.
+        let fix = if info.is_ca {
+            "make a new CA and certificates (towerlock certs init in a new directory) and move \
+             etcd and every client to them"
+        } else {
+            "renew it from the CA with `towerlock certs renew`"
+        };
+        match expiry {
+            Expiry::Expired { .. } => anyhow::bail!(
+                "the {what} {} (CN {}) expired on {date}: {fix}",
+                path.display(),
+                info.common_name
+            ),
+            Expiry::ExpiresSoon { days_left } => warnings.push(format!(
+                "the {what} {} (CN {}) expires in {days_left} days, on {date}: {fix} before then",
+                path.display(),
+                info.common_name
+            )),
+            Expiry::Valid { .. } => {}
+        }
+        if what == "client certificate" && CertKind::identity(&info.common_name).is_ok() {
+            scratch.base = format!("{}{}/", config.key_prefix, info.common_name);
+            scratch.identity = Some(info.common_name);
+        }
+    }
+    Ok((warnings, scratch))
 }
 
 /// Connects to every endpoint on its own, so that one bad member is named,
@@ -229,9 +315,20 @@ async fn report_size(
 async fn report_compaction(
     client: &mut Client,
     config: &EtcdConfig,
+    scratch: &Scratch,
     revision: i64,
 ) -> anyhow::Result<Vec<String>> {
-    let compaction = compaction(client, config, revision).await?;
+    let Some(compaction) = compaction(client, config, scratch, revision).await? else {
+        println!(
+            "compaction: unknown (this certificate's user may not read {}: permission denied)",
+            scratch.base
+        );
+        return Ok(vec![format!(
+            "etcd's access control does not let this certificate's user read {}: a validator \
+             needs the certificate of its identity, the sentinel the reader's",
+            scratch.base
+        )]);
+    };
     println!("compaction: {}", compaction.describe());
     if !matches!(compaction, Compaction::On { .. }) {
         println!(
@@ -241,20 +338,42 @@ async fn report_compaction(
     Ok(compaction.warning().into_iter().collect())
 }
 
-/// Times and prints the fenced write/read a validator makes before each vote.
-async fn report_latency(client: &mut Client, config: &EtcdConfig) -> anyhow::Result<()> {
-    let latency = fenced_latency(client, config).await?;
-    println!(
-        "fenced write (txn with compare): median {}, max {} over {ROUNDS} rounds",
-        ms(latency.write_median),
-        ms(latency.write_max)
-    );
+/// Times and prints the fenced write/read a validator makes before each
+/// vote (the read alone when this certificate may not write); returns the
+/// warnings.
+async fn report_latency(
+    client: &mut Client,
+    config: &EtcdConfig,
+    scratch: &Scratch,
+) -> anyhow::Result<Vec<String>> {
+    let latency = fenced_latency(client, config, scratch).await?;
+    let mut warnings = Vec::new();
+    match latency.write {
+        Some((median, max)) => println!(
+            "fenced write (txn with compare): median {}, max {} over {ROUNDS} rounds",
+            ms(median),
+            ms(max)
+        ),
+        None => {
+            println!(
+                "fenced write: not allowed to this certificate's user under {} (permission denied): \
+                 a read-only certificate",
+                scratch.base
+            );
+            if let Some(identity) = &scratch.identity {
+                warnings.push(format!(
+                    "the certificate of identity {identity} may not write its own keys: \
+                     run towerlock etcd setup-access --identity {identity} with the root certificate"
+                ));
+            }
+        }
+    }
     println!(
         "read (linearizable get):         median {}, max {}",
         ms(latency.read_median),
         ms(latency.read_max)
     );
-    Ok(())
+    Ok(warnings)
 }
 
 /// The verdict: warnings leave the exit status at 0; a failed endpoint sets
@@ -340,22 +459,25 @@ impl Compaction {
     }
 }
 
+/// `None` when this certificate's user may not read the probe key.
 async fn compaction(
     client: &mut Client,
     config: &EtcdConfig,
+    scratch: &Scratch,
     revision: i64,
-) -> anyhow::Result<Compaction> {
-    let probe_key = config.key("towerlock-check/compaction-probe");
+) -> anyhow::Result<Option<Compaction>> {
+    let probe_key = format!("{}towerlock-check/compaction-probe", scratch.base);
     let compacted = match client
         .get(probe_key.as_str(), Some(GetOptions::new().with_revision(1)))
         .await
     {
         Ok(_) => false,
         Err(err) if err.to_string().contains("compacted") => true,
+        Err(err) if is_permission_denied(&err) => return Ok(None),
         Err(err) => return Err(sentence(classify_request_error(&err, config))),
     };
     if !compacted {
-        return Ok(judge(None, revision));
+        return Ok(Some(judge(None, revision)));
     }
     // A watch from revision 1 is cancelled with the compact revision.
     let mut compacted_to = 0;
@@ -378,7 +500,7 @@ async fn compaction(
         Ok::<_, towerlock_etcd::etcd_client::Error>(())
     };
     let _ = tokio::time::timeout(config.request_timeout, watched).await;
-    Ok(judge(Some(compacted_to), revision))
+    Ok(Some(judge(Some(compacted_to), revision)))
 }
 
 /// `compacted`: `None` when nothing was ever compacted, else the compact
@@ -395,49 +517,84 @@ fn judge(compacted: Option<i64>, revision: i64) -> Compaction {
 }
 
 struct Latency {
-    write_median: Duration,
-    write_max: Duration,
+    /// Median and max of the fenced writes; `None` when this certificate
+    /// may not write.
+    write: Option<(Duration, Duration)>,
     read_median: Duration,
     read_max: Duration,
 }
 
-/// Times the fence a validator uses: create a scratch key, then rounds of
-/// `txn(mod_revision == token && value == last) put` and a `get`; deletes the
-/// key afterwards, also on failure.
-async fn fenced_latency(client: &mut Client, config: &EtcdConfig) -> anyhow::Result<Latency> {
-    let key = config.key(&format!(
-        "towerlock-check/{}-{}",
+/// Times the fence a validator uses: create a scratch key under
+/// `scratch.base`, then rounds of `txn(mod_revision == token && value ==
+/// last) put` and a `get`; deletes the key afterwards, also on failure.
+/// When this certificate may not write, times the reads alone.
+async fn fenced_latency(
+    client: &mut Client,
+    config: &EtcdConfig,
+    scratch: &Scratch,
+) -> anyhow::Result<Latency> {
+    let key = format!(
+        "{}towerlock-check/{}-{}",
+        scratch.base,
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0)
-    ));
-    let result = fenced_rounds(client, config, &key).await;
+    );
+    let fail = |e: towerlock_etcd::etcd_client::Error| sentence(classify_request_error(&e, config));
+    let created = client
+        .txn(
+            Txn::new()
+                .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.as_str(), "0", None)]),
+        )
+        .await;
+    let created = match created {
+        Err(err) if is_permission_denied(&err) => return read_rounds(client, config, &key).await,
+        other => other.map_err(fail)?,
+    };
+    if !created.succeeded() {
+        anyhow::bail!("the scratch key {key} exists already: another check is running?");
+    }
+    let token = created.header().map(|h| h.revision()).unwrap_or(0);
+    let result = fenced_rounds(client, config, &key, token).await;
     let deleted = client.delete(key.as_str(), None).await;
     let latency = result?;
-    deleted.map_err(|e| sentence(classify_request_error(&e, config)))?;
+    deleted.map_err(fail)?;
     Ok(latency)
+}
+
+/// Times reads of `key` alone.
+async fn read_rounds(
+    client: &mut Client,
+    config: &EtcdConfig,
+    key: &str,
+) -> anyhow::Result<Latency> {
+    let mut reads = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        client
+            .get(key, None)
+            .await
+            .map_err(|e| sentence(classify_request_error(&e, config)))?;
+        reads.push(started.elapsed());
+    }
+    reads.sort();
+    Ok(Latency {
+        write: None,
+        read_median: reads[reads.len() / 2],
+        read_max: reads[reads.len() - 1],
+    })
 }
 
 async fn fenced_rounds(
     client: &mut Client,
     config: &EtcdConfig,
     key: &str,
+    mut token: i64,
 ) -> anyhow::Result<Latency> {
     let fail = |e: towerlock_etcd::etcd_client::Error| sentence(classify_request_error(&e, config));
-    let created = client
-        .txn(
-            Txn::new()
-                .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key, "0", None)]),
-        )
-        .await
-        .map_err(fail)?;
-    if !created.succeeded() {
-        anyhow::bail!("the scratch key {key} exists already: another check is running?");
-    }
-    let mut token = created.header().map(|h| h.revision()).unwrap_or(0);
     let mut last = "0".to_string();
     let mut writes = Vec::with_capacity(ROUNDS);
     let mut reads = Vec::with_capacity(ROUNDS);
@@ -477,8 +634,7 @@ async fn fenced_rounds(
     writes.sort();
     reads.sort();
     Ok(Latency {
-        write_median: writes[writes.len() / 2],
-        write_max: writes[writes.len() - 1],
+        write: Some((writes[writes.len() / 2], writes[writes.len() - 1])),
         read_median: reads[reads.len() / 2],
         read_max: reads[reads.len() - 1],
     })

@@ -4,15 +4,23 @@ pub mod audit;
 pub mod bench;
 pub mod bench_cluster;
 pub mod bench_failover;
+pub mod bench_scale;
+pub mod bench_scale_etcd;
+pub mod bench_scale_fleet;
 pub mod bench_sentinel;
 pub mod bench_storage;
+pub mod bench_vote_path;
 pub mod certs;
 pub mod chaos;
 pub mod cluster;
 pub mod drill;
 pub mod drill_sentinel;
+pub mod drill_upgrade;
 pub mod etcd;
+pub mod etcd_access;
+pub mod fence;
 pub mod sentinel;
+pub mod status;
 pub mod tower;
 
 /// The `towerlock-validator` binary: `explicit`, else the one next to this

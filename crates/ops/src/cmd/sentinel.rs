@@ -20,6 +20,10 @@ use towerlock_sentinel::{Config, Params, DEFAULT_FAILURES};
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct SentinelArgs {
+    /// Write the log to FILE instead of stderr ('-' for stderr); reopened
+    /// on SIGUSR1, for log rotation.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// The local node's ledger (its admin socket is <LEDGER>/admin.rpc).
     #[arg(long, value_name = "DIR")]
     ledger: PathBuf,

@@ -189,10 +189,16 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
 
     // A fence holder is a validator that may still be running: importing
     // would fence it out in the middle of its work.
-    if let Some(holder) = storage.holder(&identity).await? {
+    // (An orderly exit releases the fence: a holder is running, crashed or
+    // hung; the age of its last store tells which is likelier.)
+    let status = storage.fence_status(&identity).await?;
+    if let Some(holder) = &status.holder {
+        let holder = &holder.record;
         if !args.force {
             bail!(
-                "{holder} holds the fence of {identity} in etcd: importing would stop that validator; stop it, then pass --force"
+                "{holder} holds the fence of {identity} in etcd{}: importing would stop that validator if it runs; \
+                 stop it (`exit` releases the fence), or if it crashed, pass --force",
+                last_store_age(&status)
             );
         }
         eprintln!("note: taking the fence of {identity} from {holder}");
@@ -228,6 +234,14 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         stored.revision()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// ", last store N s ago" by the stored tower's last vote timestamp.
+fn last_store_age(status: &towerlock_storage::FenceStatus) -> String {
+    let value = super::fence::status_json(status, super::fence::now_secs());
+    value["tower"]["seconds_since_last_vote"]
+        .as_i64()
+        .map_or(String::new(), |age| format!(", last store {age} s ago"))
 }
 
 fn describe_last_vote(tower: &Tower) -> String {

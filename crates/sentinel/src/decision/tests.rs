@@ -245,6 +245,49 @@ fn a_fence_that_moves_starts_over_and_cools_down() {
     ));
 }
 
+/// A fence released (an orderly exit) and then taken again (the primary
+/// restarted) is a failover too: no promotion right behind it.
+#[test]
+fn a_fence_taken_after_nobody_held_it_cools_down() {
+    let mut d = Detector::new(Params::default());
+    let released = |o: &mut Observation| {
+        if let Some(fence) = o.fence.as_mut() {
+            fence.holder = None;
+        }
+    };
+    let _ = run(&mut d, 12, Some(109), released); // bad checks, nobody holds it
+    let mut taken = check(12 * SLOT_MS, 112, 109);
+    taken.fence = Some(FenceView {
+        holder: Some("primary-restarted".into()),
+        tower_last_vote: Some(109),
+    });
+    let decision = d.observe(&taken);
+    assert!(
+        matches!(decision, Decision::Suspect { bad: 1, .. }),
+        "the count starts over: {decision:?}"
+    );
+    // The vote stays stalled: the cooldown, not a promotion.
+    let later: Vec<Decision> = (13..20)
+        .map(|i| {
+            let mut o = check(i * SLOT_MS, 100 + i, 109);
+            o.fence.clone_from(&taken.fence);
+            d.observe(&o)
+        })
+        .collect();
+    let promoted = later.iter().any(|d| matches!(d, Decision::Promote { .. }));
+    assert!(!promoted, "{later:?}");
+    let cooled = later.iter().any(|d| {
+        matches!(
+            d,
+            Decision::Vetoed {
+                veto: Veto::Cooldown { .. },
+                ..
+            }
+        )
+    });
+    assert!(cooled, "{later:?}");
+}
+
 #[test]
 fn the_leader_guard_waits_for_the_leader_slot_to_pass() {
     let params = Params {

@@ -16,7 +16,7 @@ use super::keypair::{read_keypair_file, KeypairBytes};
 use super::protocol::{socket_path, NodeStatus};
 
 /// Admin subcommands.
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum AdminCommand {
     /// Switch the running validator to another identity (with etcd, this takes over its tower lock).
     SetIdentity {
@@ -27,14 +27,21 @@ pub enum AdminCommand {
         #[arg(value_name = "KEYPAIR")]
         keypair: Option<PathBuf>,
     },
-    /// Ask the validator to exit, and wait until it has.
+    /// Wait for a restart window, ask the validator to exit, and wait until
+    /// it has (agave's `exit`). An orderly exit releases the tower fence.
     Exit {
-        /// Do not wait for the validator to exit.
-        #[arg(long)]
+        /// Ask the validator to exit at once instead of waiting for a
+        /// restart window.
+        #[arg(short, long)]
         force: bool,
-        /// How long to wait for the validator to exit.
+        /// Do not wait for the validator to exit once asked.
+        #[arg(long)]
+        no_wait_for_exit: bool,
+        /// How long to wait for the validator to exit once asked, in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 120)]
         timeout: u64,
+        #[command(flatten)]
+        window: ExitWindowArgs,
     },
     /// Print the validator's contact info.
     ContactInfo,
@@ -52,6 +59,51 @@ pub enum AdminCommand {
     Pid,
     /// Print the validator's JSON-RPC address.
     RpcAddress,
+}
+
+/// The restart window `exit` waits for unless `--force` (agave's flags and
+/// defaults, as `wait-for-restart-window`).
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct ExitWindowArgs {
+    /// Minimum time the identity must have no leader slot, in minutes
+    #[arg(long, value_name = "MINUTES", default_value_t = 10.0,
+          value_parser = crate::restart_window::parse_minutes)]
+    pub min_idle_time: f64,
+    /// Wait while at least this percentage of the stake is delinquent
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0,
+          value_parser = crate::restart_window::parse_percent)]
+    pub max_delinquent_stake: f64,
+    /// Accepted for compatibility with agave (this validator takes no
+    /// snapshots)
+    #[arg(long)]
+    pub skip_new_snapshot_check: bool,
+    /// Do not wait for the node to be healthy
+    #[arg(long)]
+    pub skip_health_check: bool,
+}
+
+impl Default for ExitWindowArgs {
+    /// agave's defaults, as on a command line without these flags.
+    fn default() -> Self {
+        Self {
+            min_idle_time: 10.0,
+            max_delinquent_stake: 5.0,
+            skip_new_snapshot_check: false,
+            skip_health_check: false,
+        }
+    }
+}
+
+impl ExitWindowArgs {
+    fn wait_args(&self) -> crate::restart_window::WaitForRestartWindowArgs {
+        crate::restart_window::WaitForRestartWindowArgs {
+            min_idle_time: self.min_idle_time,
+            max_delinquent_stake: self.max_delinquent_stake,
+            skip_new_snapshot_check: self.skip_new_snapshot_check,
+            skip_health_check: self.skip_health_check,
+            ..crate::restart_window::WaitForRestartWindowArgs::new()
+        }
+    }
 }
 
 /// `authorized-voter` subcommands.
@@ -125,22 +177,43 @@ fn keypair_argument(
     })
 }
 
-/// `exit`: ask the validator to exit and, unless `force`, wait until it has.
+/// How `exit` goes: agave's flags.
+struct ExitPlan<'a> {
+    force: bool,
+    wait_for_exit: bool,
+    timeout: u64,
+    window: &'a ExitWindowArgs,
+}
+
+/// What `exit` prints when done (agave's words).
+fn plan_done(no_wait_for_exit: bool) -> &'static str {
+    if no_wait_for_exit {
+        "Exit requested"
+    } else {
+        "Validator exited"
+    }
+}
+
+/// `exit`: unless `force`, wait for a restart window; ask the validator to
+/// exit; unless told not to, wait until it has.
 async fn exit(
     ledger: &Path,
-    force: bool,
-    timeout: u64,
+    plan: ExitPlan<'_>,
     terminal: bool,
     interrupt: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut client = AdminClient::connect(ledger).await?;
     let pid = client.pid().await?;
+    if !plan.force {
+        wait_for_window(ledger, plan.window).await?;
+    }
     match client.exit().await {
         // A validator may be gone before its answer is written.
         Ok(()) | Err(ClientError::Closed { .. } | ClientError::Io { .. }) => {}
         Err(err) => return Err(err.into()),
     }
-    if !force {
+    if plan.wait_for_exit {
+        let timeout = plan.timeout;
         wait_for_exit(
             ledger,
             pid,
@@ -194,17 +267,20 @@ pub async fn run_with(
             client.remove_all_authorized_voters().await?;
             writeln!(out, "All authorized voters removed")?;
         }
-        AdminCommand::Exit { force, timeout } => {
-            exit(ledger, force, timeout, console.terminal, interrupt).await?;
-            writeln!(
-                out,
-                "{}",
-                if force {
-                    "Exit requested"
-                } else {
-                    "Validator exited"
-                }
-            )?;
+        AdminCommand::Exit {
+            force,
+            no_wait_for_exit,
+            timeout,
+            window,
+        } => {
+            let plan = ExitPlan {
+                force,
+                wait_for_exit: !no_wait_for_exit,
+                timeout,
+                window: &window,
+            };
+            exit(ledger, plan, console.terminal, interrupt).await?;
+            writeln!(out, "{}", plan_done(no_wait_for_exit))?;
         }
         AdminCommand::ContactInfo => {
             let mut client = AdminClient::connect(ledger).await?;
@@ -251,6 +327,25 @@ pub fn read_keypair_stdin(stdin: &mut (dyn Read + Send)) -> anyhow::Result<Keypa
         bail!("no keypair on stdin: name a KEYPAIR file or pipe the keypair JSON in");
     }
     KeypairBytes::from_json(&text).map_err(|err| anyhow!("the keypair on stdin is unusable: {err}"))
+}
+
+/// Waits until the node is in a restart window, showing why it waits on
+/// stderr; an error when it cannot be in this epoch.
+async fn wait_for_window(ledger: &Path, window: &ExitWindowArgs) -> anyhow::Result<()> {
+    use crate::restart_window::{self as rw, NodeRpc, Outcome, Report};
+    let rpc = NodeRpc::new(rw::resolve_rpc_url(ledger).await?);
+    let args = window.wait_args();
+    let mut status = rw::status::for_stderr();
+    let outcome =
+        rw::wait_for_restart_window(&rpc, &args, &mut *status, &mut std::io::sink()).await?;
+    if !matches!(outcome, Outcome::Ready { .. }) {
+        let report = Report {
+            outcome: &outcome,
+            timeout: None,
+        };
+        bail!("not asking the validator to exit: {report} (pass --force to exit at once)");
+    }
+    Ok(())
 }
 
 /// Waits until process `pid` is gone and nothing answers on the socket.
@@ -462,13 +557,18 @@ mod tests {
                 keypair: None
             }
         );
-        assert_eq!(
-            parse(&["exit", "--force"]),
-            AdminCommand::Exit {
-                force: true,
-                timeout: 120
-            }
-        );
+        let AdminCommand::Exit {
+            force,
+            no_wait_for_exit,
+            window,
+            ..
+        } = parse(&["exit", "-f", "--no-wait-for-exit", "--min-idle-time", "2"])
+        else {
+            panic!("not an exit");
+        };
+        assert!(force && no_wait_for_exit);
+        assert_eq!(window.min_idle_time, 2.0);
+        assert_eq!(window.max_delinquent_stake, 5.0, "agave's default");
         assert_eq!(
             parse(&["authorized-voter", "add", "v.json"]),
             AdminCommand::AuthorizedVoter(AuthorizedVoterCommand::Add {

@@ -18,6 +18,8 @@ pub enum HotSpareReason {
     NotTheNode { vote_account: Pubkey, node: Pubkey },
     /// No keypair for the vote account's authorized voter is loaded.
     NoVoterKeypair { vote_account: Pubkey, voter: Pubkey },
+    /// Started with `--start-as-hot-spare`: it may vote, once told to.
+    AwaitingSetIdentity,
 }
 
 impl fmt::Display for HotSpareReason {
@@ -35,6 +37,10 @@ impl fmt::Display for HotSpareReason {
             } => write!(
                 f,
                 "no keypair loaded for {voter}, the authorized voter of {vote_account}"
+            ),
+            Self::AwaitingSetIdentity => write!(
+                f,
+                "started as a hot spare: waiting for set-identity to take over"
             ),
         }
     }

@@ -20,7 +20,7 @@ use towerlock_wire::client::RpcClient;
 use super::{
     executor::Executor,
     machine::{Command, Event, MachineConfig, NodeExit, NodeMachine, Now, UnavailablePolicy},
-    startup::check_vote_account,
+    startup::{check_vote_account, not_a_towerlock_cluster},
     streams::Streams,
 };
 use crate::{
@@ -40,6 +40,10 @@ pub struct NodeConfig {
     pub unavailable: UnavailablePolicy,
     /// How close to the cluster's slot the node must be to take over.
     pub catchup_slots: u64,
+    /// How far behind the cluster getHealth still says `ok`.
+    pub health_check_slot_distance: u64,
+    /// Stay a hot spare until `set-identity`, even with the staked identity.
+    pub start_as_hot_spare: bool,
     /// The node's own RPC address, advertised in its contact info.
     pub rpc_addr: Option<std::net::SocketAddr>,
     /// `--allow-tower-rebuild`.
@@ -111,6 +115,7 @@ pub async fn run(
     let (mut machine, mut executor) = start(config, metrics, published).await?;
     let mut tick = tokio::time::interval(TICK);
     tokio::pin!(shutdown);
+    let mut shutting_down = false;
     loop {
         if let Some(result) = executor.drain(&mut machine).await {
             return result;
@@ -118,9 +123,9 @@ pub async fn run(
         executor.publish(&machine);
         let event = tokio::select! {
             biased;
-            () = &mut shutdown => {
-                tracing::info!("shutting down");
-                return Ok(());
+            () = &mut shutdown, if !shutting_down => {
+                shutting_down = true;
+                Event::Shutdown
             }
             // Admin requests before the streams: a burst of banks must not
             // starve an operator.
@@ -128,6 +133,7 @@ pub async fn run(
                 Some((command, reply)) => Event::Admin { request: executor.register(reply), command },
                 None => return Ok(()),
             },
+            Some(event) = executor.background.1.recv() => event,
             event = executor.streams.next() => match event {
                 Some(event) => event,
                 None => continue,
@@ -163,7 +169,14 @@ async fn start(
     .and_then(|v| v.as_u64().ok_or_else(|| format!("getSlot answered {v}")))
     .map_err(unreachable)?;
     let ws_url = config.cluster_url.replacen("http", "ws", 1);
-    let streams = Streams::open(ws_url).await.map_err(unreachable)?;
+    let streams = match Streams::open(ws_url).await {
+        Ok(streams) => streams,
+        Err(reason) => {
+            return Err(not_a_towerlock_cluster(&rpc, &config.cluster_url)
+                .await
+                .unwrap_or_else(|| unreachable(reason)))
+        }
+    };
     let instance = config.storage.instance().id;
     tracing::info!(%identity, %instance, start_slot, "replaying");
     let machine = NodeMachine::new(
@@ -177,12 +190,14 @@ async fn start(
             start_slot,
             rpc_addr: config.rpc_addr,
             allow_tower_rebuild: config.allow_tower_rebuild,
+            start_as_hot_spare: config.start_as_hot_spare,
         },
         config.clock.now(),
     );
     let executor = Executor {
         storage: config.storage,
-        rpc,
+        rpc: Arc::new(rpc),
+        background: mpsc::unbounded_channel(),
         streams,
         instance: instance.to_string(),
         replies: HashMap::new(),

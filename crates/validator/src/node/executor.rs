@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use towerlock_storage::{StorageError, TowerStorage};
 use towerlock_tower::{SavedTower, Slot};
 use towerlock_wire::client::RpcClient;
@@ -20,7 +20,10 @@ use crate::{admin::AdminError, metrics::Metrics};
 /// Carries out actions.
 pub(super) struct Executor {
     pub(super) storage: Arc<dyn TowerStorage>,
-    pub(super) rpc: RpcClient,
+    pub(super) rpc: Arc<RpcClient>,
+    /// Answers of reads that run beside the loop (the leader schedule):
+    /// they gate no write, and must not hold up the next bank's vote.
+    pub(super) background: (mpsc::UnboundedSender<Event>, mpsc::UnboundedReceiver<Event>),
     pub(super) streams: Streams,
     pub(super) instance: String,
     pub(super) replies: HashMap<RequestId, oneshot::Sender<Result<(), AdminError>>>,
@@ -86,6 +89,22 @@ impl Executor {
                 op,
                 result: storage.fence_leader_slot(&token, slot).await,
             }),
+            Action::Release { token } => {
+                match storage.release(&token).await {
+                    Ok(true) => {
+                        tracing::info!(identity = %token.identity, "released the tower fence")
+                    }
+                    Ok(false) => {
+                        tracing::info!(identity = %token.identity, "the tower fence had moved on; nothing to release")
+                    }
+                    // The exit goes on: the next instance takes the fence
+                    // over from this one, as after a crash.
+                    Err(err) => {
+                        tracing::warn!(identity = %token.identity, error = %err, "could not release the tower fence")
+                    }
+                }
+                None
+            }
             action => self.execute_network(action).await,
         }
     }
@@ -93,6 +112,7 @@ impl Executor {
     async fn execute_network(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::SendVote { slot, transaction } => {
+                self.metrics.observe_vote_sent();
                 let sent = self
                     .rpc
                     .send_transaction(&transaction, Some(&self.instance), false);
@@ -107,13 +127,15 @@ impl Executor {
                     accepted,
                 })
             }
-            Action::FetchLeaderSchedule { identity, slot } => Some(Event::LeaderSchedule(
-                bounded(
-                    "leader schedule",
-                    LeaderSchedule::fetch(&self.rpc, identity, slot),
-                )
-                .await,
-            )),
+            Action::FetchLeaderSchedule { identity, slot } => {
+                let (rpc, answer) = (self.rpc.clone(), self.background.0.clone());
+                tokio::spawn(async move {
+                    let fetched = LeaderSchedule::fetch(&rpc, identity, slot);
+                    let schedule = bounded("leader schedule", fetched).await;
+                    let _ = answer.send(Event::LeaderSchedule(schedule));
+                });
+                None
+            }
             Action::FetchSlotHistory => Some(Event::SlotHistory(
                 bounded("SlotHistory", slot_history::fetch(&self.rpc)).await,
             )),

@@ -42,3 +42,26 @@ pub(super) async fn check_vote_account(
         Some(_) => Ok(()),
     }
 }
+
+/// Why the cluster's streams could not be opened: a Solana RPC that is not
+/// towerlock's local cluster (it does not know towerlock's own methods)
+/// says so; anything else is an unreachable cluster.
+pub(super) async fn not_a_towerlock_cluster(rpc: &RpcClient, url: &str) -> Option<NodeExit> {
+    use towerlock_wire::{api::PUBLISH_CONTACT_INFO, client::ClientError};
+    // The local cluster refuses the empty call as invalid params; a Solana
+    // node does not know the method at all.
+    let call = rpc.call(PUBLISH_CONTACT_INFO, json!([]));
+    match tokio::time::timeout(std::time::Duration::from_secs(2), call).await {
+        Ok(Err(ClientError::Rpc { code: -32601, .. })) => {}
+        _ => return None,
+    }
+    let version = bounded("getVersion", rpc.call("getVersion", json!([])))
+        .await
+        .ok()
+        .and_then(|v| v["solana-core"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    Some(NodeExit::NotTowerlockCluster {
+        url: url.to_string(),
+        version,
+    })
+}

@@ -131,7 +131,7 @@ impl IdentitySource {
     }
 }
 
-fn parse_minutes(s: &str) -> Result<f64, String> {
+pub fn parse_minutes(s: &str) -> Result<f64, String> {
     let m: f64 = s.parse().map_err(|e| format!("{e}"))?;
     if m.is_finite() && m >= 0.0 {
         Ok(m)
@@ -140,7 +140,7 @@ fn parse_minutes(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_percent(s: &str) -> Result<f64, String> {
+pub fn parse_percent(s: &str) -> Result<f64, String> {
     let p: f64 = s
         .trim_end_matches('%')
         .parse()

@@ -22,7 +22,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub use args::{IdentitySource, WaitForRestartWindowArgs, DEFAULT_SLOT_TIME};
+pub use args::{
+    parse_minutes, parse_percent, IdentitySource, WaitForRestartWindowArgs, DEFAULT_SLOT_TIME,
+};
 pub use decision::{Decision, ImpossibleReason, Thresholds, WaitReason};
 pub use status::StatusSink;
 pub use wait::{NodeRpc, Outcome, WaitConfig};

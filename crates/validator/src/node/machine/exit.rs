@@ -72,6 +72,14 @@ pub enum NodeExit {
     /// The cluster did not answer at start-up.
     #[error("cannot use the cluster at {url}: {reason} (is the cluster running, and is --entrypoint its RPC address?)")]
     ClusterUnreachable { url: String, reason: String },
+    /// The entrypoint is a Solana RPC, but not towerlock's local cluster.
+    #[error(
+        "{url} is a Solana RPC (solana-core {version}), not a towerlock local cluster: \
+         towerlock-validator is the reference node of the fenced-tower protocol and runs only against \
+         `towerlock cluster run`; beside agave, use towerlock's operator tools (certs, etcd check, \
+         tower import/export, the admin client, the sentinel, status)"
+    )]
+    NotTowerlockCluster { url: String, version: String },
     /// The cluster's streams could not be reopened.
     #[error("lost the cluster: {reason}")]
     ClusterLost { reason: String },

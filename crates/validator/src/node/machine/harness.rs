@@ -46,6 +46,8 @@ pub struct Seen {
     pub contacts: Vec<SignedContactInfo>,
     pub reopened: Vec<Stream>,
     pub exit: Option<Result<(), NodeExit>>,
+    /// What became of each release of the fence.
+    pub released: Vec<bool>,
 }
 
 pub struct Harness {
@@ -84,6 +86,18 @@ impl Harness {
         storage: MemoryTowerStorage,
         unavailable: UnavailablePolicy,
     ) -> Self {
+        Self::started(keys, identity, voters, storage, unavailable, false)
+    }
+
+    /// [`Self::with`], choosing `--start-as-hot-spare`.
+    pub fn started(
+        keys: &Keys,
+        identity: &Keypair,
+        voters: &[&Keypair],
+        storage: MemoryTowerStorage,
+        unavailable: UnavailablePolicy,
+        start_as_hot_spare: bool,
+    ) -> Self {
         let now = Now::from_micros(1_000_000_000);
         let machine = NodeMachine::new(
             MachineConfig {
@@ -96,6 +110,7 @@ impl Harness {
                 start_slot: 0,
                 rpc_addr: None,
                 allow_tower_rebuild: false,
+                start_as_hot_spare,
             },
             now,
         );
@@ -253,6 +268,13 @@ impl Harness {
                     .runtime
                     .block_on(storage.fence_leader_slot(&token, slot)),
             }),
+            Action::Release { token } => {
+                let released = self.runtime.block_on(storage.release(&token));
+                self.seen
+                    .released
+                    .push(released.expect("memory storage answers"));
+                None
+            }
             action => self.deliver(action),
         }
     }

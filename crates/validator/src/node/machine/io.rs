@@ -125,6 +125,8 @@ pub enum Event {
     ClusterLost { reason: String },
     /// Time passed.
     Tick,
+    /// SIGTERM or SIGINT: an orderly exit.
+    Shutdown,
 }
 
 /// Something the node must do. Actions come out in the order they must be
@@ -174,6 +176,9 @@ pub enum Action {
         request: RequestId,
         result: Result<(), AdminError>,
     },
+    /// Give the fence up: an orderly exit follows, so the next instance
+    /// (or `tower import`) finds nobody holding it.
+    Release { token: FenceToken },
     /// Stop: `Ok` for an orderly exit, else why.
     Exit(Result<(), NodeExit>),
 }

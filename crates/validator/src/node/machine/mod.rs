@@ -91,6 +91,9 @@ pub struct MachineConfig {
     /// Build a tower from the vote account's landed votes when none is
     /// stored or the stored one is older (`--allow-tower-rebuild`).
     pub allow_tower_rebuild: bool,
+    /// Stay a hot spare until `set-identity`, even when the node may vote
+    /// (`--start-as-hot-spare`).
+    pub start_as_hot_spare: bool,
 }
 
 /// The node holds the fence of its identity with this tower.
@@ -231,7 +234,9 @@ impl NodeMachine {
             forks: ForkView::default(),
             caught_up: false,
             activity: Activity::CatchingUp,
-            stepped_down: false,
+            // Started as a hot spare: as if it had stepped down, it takes
+            // the fence only through set-identity.
+            stepped_down: config.start_as_hot_spare,
             allow_tower_rebuild: config.allow_tower_rebuild,
             in_flight: None,
             next_op: 0,
@@ -298,6 +303,10 @@ impl NodeMachine {
             }
             Event::ClusterLost { reason } => self.exit(Err(NodeExit::ClusterLost { reason })),
             Event::Tick => self.on_tick(now),
+            Event::Shutdown => {
+                tracing::info!("shutting down");
+                self.exit(Ok(()));
+            }
         }
         self.advance(now);
     }
@@ -310,6 +319,13 @@ impl NodeMachine {
     fn exit(&mut self, result: Result<(), NodeExit>) {
         if !self.stopped {
             self.stopped = true;
+            // An orderly exit gives the fence up; a node stopped by an error
+            // leaves it as it is (it may not hold it any more).
+            if let (Ok(()), Activity::Fenced(fence)) = (&result, &self.activity) {
+                self.actions.push_back(Action::Release {
+                    token: fence.token.clone(),
+                });
+            }
             self.actions.push_back(Action::Exit(result));
         }
     }

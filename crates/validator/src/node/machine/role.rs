@@ -37,14 +37,24 @@ impl NodeMachine {
     /// back by itself.
     pub(super) fn settle_role(&mut self, now: Now, may_vote: Result<(), HotSpareReason>) {
         match (&self.activity, may_vote) {
+            // --start-as-hot-spare: it may vote, but waits to be told.
+            (Activity::CatchingUp, Ok(())) if self.stepped_down => {
+                self.settle_role(now, Err(HotSpareReason::AwaitingSetIdentity));
+            }
             (Activity::CatchingUp, Ok(())) => self.activate(now),
             (Activity::HotSpare(_), Ok(())) if !self.stepped_down => self.activate(now),
             (Activity::HotSpare(_), Ok(())) | (Activity::Fenced(_), Ok(())) => {}
             (Activity::CatchingUp, Err(reason)) => {
                 tracing::info!(%reason, "hot spare: replaying without voting");
+                // Started as a hot spare with the staked identity, it stays
+                // out of gossip: its newer outset would tell the active node
+                // that a newer instance runs the identity, and stop it.
+                let in_gossip = reason != HotSpareReason::AwaitingSetIdentity;
                 self.activity = Activity::HotSpare(reason);
                 self.outset = self.next_outset(&self.identity(), now);
-                self.publish_contact();
+                if in_gossip {
+                    self.publish_contact();
+                }
             }
             (Activity::Fenced(_), Err(reason)) => {
                 tracing::warn!(%reason, "no longer voting: a hot spare until set-identity or a restart");

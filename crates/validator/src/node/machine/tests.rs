@@ -584,6 +584,81 @@ fn a_node_that_stepped_down_takes_the_fence_back_only_by_set_identity() {
     assert_eq!(h.voted_slots().last(), Some(&13));
 }
 
+/// `--start-as-hot-spare`: a primary restarted with the staked identity
+/// (say by its supervisor after a monitoring failover) replays as a hot
+/// spare and takes the fence only when told to, so the identity does not
+/// flap back to it.
+#[test]
+fn a_node_started_as_hot_spare_takes_over_only_by_set_identity() {
+    let keys = Keys::new();
+    let mut h = Harness::started(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        MemoryTowerStorage::new(),
+        UnavailablePolicy::Exit,
+        true,
+    );
+    h.replay_chain(0, 6);
+    let status = h.machine.status();
+    assert_eq!(status.role, Role::HotSpare);
+    assert_eq!(status.fence_token, None);
+    assert!(h.pending.is_empty(), "no vote as a hot spare");
+    assert_eq!(
+        h.storage.holder(&keys.primary.pubkey()),
+        None,
+        "fence untouched"
+    );
+    // Out of gossip: its newer outset would stop the node that votes now.
+    assert!(h.seen.contacts.is_empty(), "published the staked identity");
+    h.admin(Command::SetIdentity {
+        keypair: keys.primary.insecure_clone(),
+        require_tower: false,
+    })
+    .unwrap();
+    assert_eq!(h.machine.status().role, Role::Voting);
+    assert_eq!(
+        h.seen.contacts.len(),
+        1,
+        "in gossip once it holds the fence"
+    );
+    h.replay(7, 6);
+    assert_eq!(h.voted_slots().last(), Some(&7));
+}
+
+/// An orderly exit (admin `exit`, SIGTERM) gives the fence up, after the
+/// last store, so the next start or `tower import` finds nobody holding it;
+/// a node stopped because it lost the fence leaves it to the new holder.
+#[test]
+fn an_orderly_exit_releases_the_fence_and_a_lost_one_does_not() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let identity = keys.primary.pubkey();
+    assert!(h.storage.holder(&identity).is_some());
+    h.admin(Command::Exit).unwrap();
+    assert_eq!(h.seen.released, vec![true]);
+    assert!(matches!(h.seen.exit, Some(Ok(()))));
+    assert_eq!(h.storage.holder(&identity), None, "nobody holds it");
+
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    h.step(Event::Shutdown);
+    h.settle();
+    assert_eq!(h.seen.released, vec![true], "SIGTERM releases too");
+
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let other = h.other_instance();
+    let taken = h.block_on(other.takeover(&keys.primary.pubkey())).unwrap();
+    h.replay(11, 10);
+    assert!(matches!(h.seen.exit, Some(Err(NodeExit::LockLost { .. }))));
+    assert!(h.seen.released.is_empty(), "a lost fence is not released");
+    assert_eq!(
+        h.storage.holder(&keys.primary.pubkey()),
+        Some(taken.token.instance)
+    );
+}
+
 /// A primary added a voter keypair after start (it started as a hot spare
 /// without one): that is a first takeover, not a return.
 #[test]

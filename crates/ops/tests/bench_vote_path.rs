@@ -1,0 +1,77 @@
+//! `towerlock bench vote-path` with tiny parameters (one short round per
+//! storage, fast slots) ends with its key=value line: every figure present
+//! and a finite number, votes measured for both storages, a clean audit.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_round_per_storage_ends_with_the_figures() {
+    let towerlock = Path::new(env!("CARGO_BIN_EXE_towerlock"));
+    let validator = towerlock.with_file_name("towerlock-validator");
+    assert!(
+        validator.is_file(),
+        "{} is missing: build it with cargo build --workspace",
+        validator.display()
+    );
+    let out = tokio::process::Command::new(towerlock)
+        .args([
+            "bench",
+            "vote-path",
+            "--rounds",
+            "1",
+            "--slots-per-round",
+            "4",
+        ])
+        .args(["--slot-ms", "150", "--validator-bin"])
+        .arg(&validator)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stderr.contains("round 2/2: etcd"), "no progress: {stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    let figures: HashMap<&str, &str> = last
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .collect();
+    for storage in ["file", "etcd"] {
+        for what in ["sent", "landed", "store"] {
+            for tag in ["p50", "p99", "max"] {
+                let value = number(&figures, &format!("{storage}_{what}_{tag}_ms"), last);
+                assert!(value >= 0.0, "{storage}_{what}_{tag}_ms={value}");
+            }
+        }
+        let credits = number(&figures, &format!("{storage}_credits_per_slot"), last);
+        assert!((0.0..=16.0).contains(&credits), "{last}");
+        assert!(
+            number(&figures, &format!("{storage}_votes"), last) >= 4.0,
+            "{last}"
+        );
+    }
+    number(&figures, "etcd_added_p99_ms", last);
+    number(&figures, "etcd_store_added_p99_ms", last);
+    assert_eq!(figures.get("slot_ms"), Some(&"150"), "{last}");
+    assert_eq!(figures.get("audit_clean"), Some(&"true"), "{last}");
+    assert!(
+        matches!(figures.get("target_met"), Some(&"true" | &"false")),
+        "{last}"
+    );
+}
+
+fn number(figures: &HashMap<&str, &str>, key: &str, line: &str) -> f64 {
+    let value: f64 = figures
+        .get(key)
+        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{key} in {line:?}: {e}"));
+    assert!(value.is_finite(), "{key}={value}");
+    value
+}
