@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what towerlock needs to build and test, when it is missing:
 # etcd (Debian's etcd-server, and etcd-client for etcdctl: the operator's
-# guide is checked against its flags), protoc (to build etcd-client), a C toolchain
-# (crates with C parts), curl, python3 (the etcd walkthrough picks free ports
-# with it), and the rustfmt and clippy components of the Rust toolchain.
+# guide is checked against its flags), protoc (to build etcd-client), a C
+# toolchain (crates with C parts), curl, python3 (the etcd walkthrough picks
+# free ports with it; the Solana client tests make a virtual environment with
+# it, hence python3-venv), and the rustfmt and clippy components of the Rust
+# toolchain.
 set -euo pipefail
 
 missing=()
@@ -13,6 +15,7 @@ command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2

@@ -340,24 +340,42 @@ async fn websocket(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade)
     upgrade.on_upgrade(move |socket| subscriptions(shared, socket))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Slot,
     Bank,
     Gossip,
+    Root,
+    Vote,
+    /// A vote account (or any account the cluster holds) at a commitment.
+    Account(AccountSubscription),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AccountSubscription {
+    pubkey: solana_pubkey::Pubkey,
+    encoding: Option<String>,
+    commitment: crate::rpc::Commitment,
 }
 
 impl Kind {
-    fn notification_method(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
-            Kind::Slot => "slotNotification",
-            Kind::Bank => "bankNotification",
-            Kind::Gossip => "gossipNotification",
+            Kind::Slot => "slot",
+            Kind::Bank => "bank",
+            Kind::Gossip => "gossip",
+            Kind::Root => "root",
+            Kind::Vote => "vote",
+            Kind::Account(_) => "account",
         }
+    }
+
+    fn notification_method(&self) -> String {
+        format!("{}Notification", self.name())
     }
 }
 
-fn notification(kind: Kind, id: u64, result: Value) -> Message {
+fn notification(kind: &Kind, id: u64, result: Value) -> Message {
     Message::Text(
         json!({
             "jsonrpc": "2.0",
@@ -397,7 +415,7 @@ async fn serve_subscriptions(shared: &Shared, socket: &mut WebSocket) {
                 Some(Ok(_)) => continue,
             },
             received = rx.recv() => match received {
-                Ok(notification) => subscriptions.notify(&notification),
+                Ok(notification) => subscriptions.notify(shared, &notification),
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Too slow: the subscriber would miss banks; it must reconnect.
                     let _ = socket.send(Message::Close(None)).await;
@@ -414,13 +432,61 @@ async fn serve_subscriptions(shared: &Shared, socket: &mut WebSocket) {
     }
 }
 
-/// One connection's subscriptions: what it subscribed to, and how far each
-/// bank subscription's replay went.
+/// One connection's subscriptions: what it subscribed to, how far each
+/// bank subscription's replay went, and what each account subscription
+/// last sent.
 #[derive(Default)]
 struct Subscriptions {
     kinds: HashMap<u64, Kind>,
     /// Banks up to this slot were sent by a subscription's replay.
     replayed_up_to: HashMap<u64, u64>,
+    /// The account value last sent per account subscription.
+    last_account: HashMap<u64, Value>,
+}
+
+/// The subscription a `*Subscribe` call asks for, or the error to answer.
+fn subscription_kind(method: &str, params: &Value) -> Option<Result<Kind, String>> {
+    Some(Ok(match method {
+        SLOT_SUBSCRIBE => Kind::Slot,
+        BANK_SUBSCRIBE => Kind::Bank,
+        GOSSIP_SUBSCRIBE => Kind::Gossip,
+        "rootSubscribe" => Kind::Root,
+        "voteSubscribe" => Kind::Vote,
+        "accountSubscribe" => return Some(account_subscription(params).map(Kind::Account)),
+        _ => return None,
+    }))
+}
+
+fn account_subscription(params: &Value) -> Result<AccountSubscription, String> {
+    #[derive(Default, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Config {
+        encoding: Option<String>,
+        commitment: Option<crate::rpc::Commitment>,
+    }
+    let pubkey = params
+        .get(0)
+        .and_then(Value::as_str)
+        .ok_or("Invalid params: invalid type: null, expected a string.")?
+        .parse()
+        .map_err(|e| format!("Invalid param: {e:?}"))?;
+    let config: Config = match params.get(1) {
+        None | Some(Value::Null) => Config::default(),
+        Some(config) => {
+            serde_json::from_value(config.clone()).map_err(|e| format!("Invalid params: {e}."))?
+        }
+    };
+    Ok(AccountSubscription {
+        pubkey,
+        encoding: config.encoding,
+        commitment: config
+            .commitment
+            .unwrap_or(crate::rpc::Commitment::Finalized),
+    })
+}
+
+fn error_reply(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc":"2.0","error":{"code":code,"message":message},"id":id})
 }
 
 impl Subscriptions {
@@ -432,7 +498,7 @@ impl Subscriptions {
         let Ok(call) = serde_json::from_str::<Value>(text) else {
             replied(
                 &mut replies,
-                json!({"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}),
+                error_reply(&Value::Null, -32700, "Parse error"),
             );
             return replies;
         };
@@ -441,52 +507,52 @@ impl Subscriptions {
             .get("method")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let kind = match method {
-            SLOT_SUBSCRIBE => Some(Kind::Slot),
-            BANK_SUBSCRIBE => Some(Kind::Bank),
-            GOSSIP_SUBSCRIBE => Some(Kind::Gossip),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            let sub = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            replied(&mut replies, json!({"jsonrpc":"2.0","result":sub,"id":id}));
-            if let Some(last) = replay(shared, kind, sub, &mut replies) {
-                self.replayed_up_to.insert(sub, last);
+        let params = call.get("params").cloned().unwrap_or(Value::Null);
+        match subscription_kind(method, &params) {
+            Some(Ok(kind)) => {
+                let sub = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                replied(&mut replies, json!({"jsonrpc":"2.0","result":sub,"id":id}));
+                if let Some(last) = replay(shared, &kind, sub, &mut replies) {
+                    self.replayed_up_to.insert(sub, last);
+                }
+                self.kinds.insert(sub, kind);
             }
-            self.kinds.insert(sub, kind);
-        } else if let Some(kind) = method.strip_suffix("Unsubscribe") {
-            let sub = call
-                .get("params")
-                .and_then(|p| p.get(0))
-                .and_then(Value::as_u64);
-            let known = sub
-                .and_then(|s| self.kinds.get(&s).copied())
-                .is_some_and(|k| format!("{k:?}").eq_ignore_ascii_case(kind));
-            if known {
-                self.kinds.remove(&sub.expect("known"));
-                replied(&mut replies, json!({"jsonrpc":"2.0","result":true,"id":id}));
-            } else {
-                replied(
-                    &mut replies,
-                    json!({"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid subscription id."},"id":id}),
-                );
+            Some(Err(message)) => replied(&mut replies, error_reply(&id, -32602, &message)),
+            None => {
+                let reply = match method.strip_suffix("Unsubscribe") {
+                    Some(name) => self.unsubscribe(&id, name, &params),
+                    None => error_reply(&id, -32601, "Method not found"),
+                };
+                replied(&mut replies, reply);
             }
-        } else {
-            replied(
-                &mut replies,
-                json!({"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":id}),
-            );
         }
         replies
     }
 
+    fn unsubscribe(&mut self, id: &Value, name: &str, params: &Value) -> Value {
+        let sub = params.get(0).and_then(Value::as_u64);
+        let known = sub
+            .and_then(|s| self.kinds.get(&s))
+            .is_some_and(|k| k.name() == name);
+        match sub {
+            Some(sub) if known => {
+                self.kinds.remove(&sub);
+                self.last_account.remove(&sub);
+                json!({"jsonrpc":"2.0","result":true,"id":id})
+            }
+            _ => error_reply(id, -32602, "Invalid subscription id."),
+        }
+    }
+
     /// The messages one notification makes for this connection's
     /// subscriptions (none for a bank its replay already sent).
-    fn notify(&self, notification_: &Notification) -> Vec<Message> {
+    fn notify(&mut self, shared: &Shared, notification_: &Notification) -> Vec<Message> {
         let mut messages = vec![];
-        for (&sub, &kind) in &self.kinds {
+        for (&sub, kind) in &self.kinds {
             let value = match (notification_, kind) {
-                (Notification::Slot(s), Kind::Slot) => serde_json::to_value(s),
+                (Notification::Slot(s), Kind::Slot) => json!(s),
+                (Notification::Root(root), Kind::Root) => json!(root),
+                (Notification::Vote(vote), Kind::Vote) => json!(vote),
                 (Notification::Bank(b), Kind::Bank) => {
                     if self
                         .replayed_up_to
@@ -495,20 +561,52 @@ impl Subscriptions {
                     {
                         continue;
                     }
-                    serde_json::to_value(b)
+                    json!(b)
                 }
-                (Notification::Contact(c), Kind::Gossip) => serde_json::to_value(c),
+                (Notification::Bank(b), Kind::Account(account)) => {
+                    let Some(value) = account_value(shared, account, b) else {
+                        continue;
+                    };
+                    if self.last_account.get(&sub) == Some(&value["value"]) {
+                        continue;
+                    }
+                    self.last_account.insert(sub, value["value"].clone());
+                    value
+                }
+                (Notification::Contact(c), Kind::Gossip) => json!(c),
                 _ => continue,
             };
-            messages.push(notification(kind, sub, value.expect("serializes")));
+            messages.push(notification(kind, sub, value));
         }
         messages
     }
 }
 
+/// An account subscription's `accountNotification` result at the bank's
+/// commitment slot for it.
+fn account_value(
+    shared: &Shared,
+    account: &AccountSubscription,
+    bank: &towerlock_wire::api::BankNotification,
+) -> Option<Value> {
+    use crate::rpc::Commitment;
+    let slot = match account.commitment {
+        Commitment::Processed => bank.slot,
+        Commitment::Confirmed => bank.confirmed,
+        Commitment::Finalized => bank.root,
+    };
+    let found = shared
+        .cluster
+        .lock()
+        .expect("cluster lock")
+        .account(&account.pubkey, slot)?;
+    let value = crate::rpc::account_json(&found, account.encoding.as_deref()).ok()?;
+    Some(json!({ "context": { "slot": slot }, "value": value }))
+}
+
 /// The current state a new subscription starts with; returns the last
 /// replayed bank slot for bank subscriptions.
-fn replay(shared: &Shared, kind: Kind, sub: u64, replies: &mut Vec<Message>) -> Option<u64> {
+fn replay(shared: &Shared, kind: &Kind, sub: u64, replies: &mut Vec<Message>) -> Option<u64> {
     let cluster = shared.cluster.lock().expect("cluster lock");
     match kind {
         Kind::Bank => {
@@ -516,25 +614,17 @@ fn replay(shared: &Shared, kind: Kind, sub: u64, replies: &mut Vec<Message>) -> 
             for bank in cluster.live_banks() {
                 let n = cluster.bank_notification(bank);
                 last = bank.slot;
-                replies.push(notification(
-                    kind,
-                    sub,
-                    serde_json::to_value(n).expect("serializes"),
-                ));
+                replies.push(notification(kind, sub, json!(n)));
             }
             Some(last)
         }
         Kind::Gossip => {
             for contact in cluster.gossip().all() {
-                replies.push(notification(
-                    kind,
-                    sub,
-                    serde_json::to_value(contact).expect("serializes"),
-                ));
+                replies.push(notification(kind, sub, json!(contact)));
             }
             None
         }
-        Kind::Slot => None,
+        _ => None,
     }
 }
 

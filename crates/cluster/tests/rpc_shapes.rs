@@ -12,10 +12,7 @@ use solana_vote_interface::state::VoteStateVersions;
 use towerlock_cluster::rpc::handle_body;
 
 fn call(f: &mut Fixture, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}).to_string();
-    let (response, outputs) = handle_body(&mut f.cluster, body.as_bytes(), f.now_ms);
-    f.absorb(outputs);
-    response
+    f.rpc(method, params)
 }
 
 fn raw(f: &mut Fixture, body: &str) -> Value {

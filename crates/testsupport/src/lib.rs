@@ -13,6 +13,8 @@
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 
+pub mod solana_py;
+
 pub use towerlock_lab as lab;
 pub use towerlock_lab::{log_tail, EtcdOptions, LabError, ETCD_MISSING};
 

@@ -149,6 +149,32 @@ impl RpcClient {
         .await
     }
 
+    /// An account's data (`getAccountInfo`, base64) at `commitment`;
+    /// `None` when there is no such account.
+    pub async fn account_data(
+        &self,
+        pubkey: &solana_pubkey::Pubkey,
+        commitment: &str,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let result = self
+            .call(
+                "getAccountInfo",
+                json!([pubkey.to_string(), { "encoding": "base64", "commitment": commitment }]),
+            )
+            .await?;
+        let value = &result["value"];
+        if value.is_null() {
+            return Ok(None);
+        }
+        let encoded = value["data"][0]
+            .as_str()
+            .ok_or_else(|| ClientError::Decode(format!("no base64 data in {value}")))?;
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map(Some)
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
     /// The newest blockhash at `processed` commitment.
     pub async fn latest_blockhash(&self) -> Result<solana_hash::Hash, ClientError> {
         let result = self

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use solana_hash::Hash;
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
+use solana_slot_history::SlotHistory;
 use solana_transaction::Transaction;
 use solana_vote_interface::state::VoteStateV4;
 use towerlock_audit::event::{BankEvent, BlockEvent, ContactEvent, Event, VoteEvent, VoteResult};
@@ -40,7 +41,7 @@ use towerlock_wire::api::{
 use super::gossip::{GossipError, GossipTable};
 use super::hashv;
 use super::schedule::{EpochSchedule, LeaderSchedule, NUM_CONSECUTIVE_LEADER_SLOTS};
-use super::synthetic::{stake_quantile, SyntheticValidator};
+use super::synthetic::{stake_quantile, SyntheticValidator, SyntheticVotes};
 use super::vote_program::{new_vote_state, process_tower_sync, InstructionFailure, VoteContext};
 use super::vote_tx::{self, Rejection};
 use crate::genesis::Genesis;
@@ -68,14 +69,44 @@ pub struct Bank {
     pub transaction_count: u64,
     /// Our vote accounts' state in this bank.
     pub vote_accounts: BTreeMap<Pubkey, VoteStateV4>,
+    /// When the bank was frozen (the block time), Unix milliseconds.
+    pub time_ms: u64,
+    /// The vote transactions of our validators that landed in this block.
+    pub transactions: Vec<Transaction>,
+    /// The synthetic validators' vote accounts in this bank (in the order
+    /// of [`Cluster::synthetic`]).
+    pub synthetic: Vec<SyntheticVotes>,
+}
+
+/// Votes accepted for the block that will extend a bank.
+#[derive(Debug, Clone, Default)]
+struct PendingVotes {
+    /// The vote accounts' resulting states.
+    states: BTreeMap<Pubkey, VoteStateV4>,
+    transactions: Vec<Transaction>,
 }
 
 /// Something to push to subscribers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notification {
     Slot(SlotNotification),
+    /// The root moved to this slot.
+    Root(u64),
+    /// A vote transaction was accepted (Solana's `voteNotification`).
+    Vote(VoteNotice),
     Bank(Box<BankNotification>),
     Contact(Box<SignedContactInfo>),
+}
+
+/// An accepted vote, as Solana's `voteSubscribe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoteNotice {
+    pub vote_pubkey: String,
+    pub slots: Vec<u64>,
+    pub hash: String,
+    pub timestamp: Option<i64>,
+    pub signature: String,
 }
 
 /// What a call produced: audit events to append (in order) and notifications.
@@ -155,12 +186,13 @@ struct Snapshot {
     synthetic: Vec<SyntheticValidator>,
     stats: ForkStats,
     frozen_blocks: Vec<(u64, Vec<(u64, Hash)>)>,
+    rooted_history: SlotHistory,
 }
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error("snapshot does not decode: {0}")]
+    #[error("snapshot does not decode (written by another version? remove it to start the cluster from genesis): {0}")]
     Decode(#[from] bincode::Error),
     #[error("snapshot belongs to another genesis")]
     OtherGenesis,
@@ -184,9 +216,10 @@ pub struct Cluster {
     tip: u64,
     confirmed: u64,
     next_slot: u64,
-    /// Votes accepted for the block that will extend a bank: per bank, the
-    /// vote accounts' resulting states and how many transactions.
-    pending_votes: BTreeMap<u64, (BTreeMap<Pubkey, VoteStateV4>, u64)>,
+    /// Votes accepted for the block that will extend a bank, per bank.
+    pending_votes: BTreeMap<u64, PendingVotes>,
+    /// Every rooted slot (agave's SlotHistory of the root bank).
+    rooted_history: SlotHistory,
     pending_blocks: BTreeMap<u64, Vec<SubmittedBlock>>,
     /// Every (parent, block id) seen for our leaders' slots.
     frozen_blocks: BTreeMap<u64, Vec<(u64, Hash)>>,
@@ -230,6 +263,9 @@ impl Cluster {
             block_height: 0,
             transaction_count: 0,
             vote_accounts,
+            time_ms: now_ms,
+            transactions: vec![],
+            synthetic: cluster.synthetic.iter().map(|v| v.votes()).collect(),
         };
         let mut out = Outputs::default();
         out.events.push(bank_event(&bank, now_ms));
@@ -273,6 +309,7 @@ impl Cluster {
             confirmed: 0,
             next_slot: 1,
             pending_votes: BTreeMap::new(),
+            rooted_history: SlotHistory::default(),
             pending_blocks: BTreeMap::new(),
             frozen_blocks: BTreeMap::new(),
             gossip: GossipTable::default(),
@@ -296,6 +333,7 @@ impl Cluster {
                 .iter()
                 .map(|(k, v)| (*k, v.clone()))
                 .collect(),
+            rooted_history: self.rooted_history.clone(),
         })
         .expect("snapshot serializes")
     }
@@ -319,6 +357,7 @@ impl Cluster {
         cluster.synthetic = snapshot.synthetic;
         cluster.stats = snapshot.stats;
         cluster.frozen_blocks = snapshot.frozen_blocks.into_iter().collect();
+        cluster.rooted_history = snapshot.rooted_history;
         Ok(cluster)
     }
 
@@ -367,6 +406,10 @@ impl Cluster {
     }
     pub fn total_stake(&self) -> u64 {
         self.total_stake
+    }
+    /// Every rooted slot so far.
+    pub fn rooted_history(&self) -> &SlotHistory {
+        &self.rooted_history
     }
 
     /// The schedule of `epoch` (computed once, then cached).
@@ -518,14 +561,19 @@ impl Cluster {
         now_ms: u64,
         out: &mut Outputs,
     ) {
+        // The synthetic validators voted on the tip when it froze; those
+        // votes land in a block built on it.
+        let synthetic = if parent == self.tip {
+            self.synthetic.iter().map(|v| v.votes()).collect()
+        } else {
+            self.banks[&parent].synthetic.clone()
+        };
         let parent_bank = &self.banks[&parent];
         let blockhash = blockhash_of(&block_id);
         let mut vote_accounts = parent_bank.vote_accounts.clone();
-        let mut landed = 0;
-        if let Some((states, count)) = self.pending_votes.remove(&parent) {
-            vote_accounts.extend(states);
-            landed = count;
-        }
+        let pending = self.pending_votes.remove(&parent).unwrap_or_default();
+        vote_accounts.extend(pending.states);
+        let landed = pending.transactions.len() as u64;
         let bank = Bank {
             slot,
             parent,
@@ -536,13 +584,20 @@ impl Cluster {
             block_height: parent_bank.block_height + 1,
             transaction_count: parent_bank.transaction_count + landed,
             vote_accounts,
+            time_ms: now_ms,
+            transactions: pending.transactions,
+            synthetic,
         };
         self.stats.banks_created += 1;
         out.events.push(bank_event(&bank, now_ms));
         self.banks.insert(slot, bank);
         if becomes_tip {
             self.tip = slot;
+            let root = self.root;
             let votes = self.synthetic_votes(slot);
+            if self.root != root {
+                out.notifications.push(Notification::Root(self.root));
+            }
             if let Some(bank) = self.banks.get_mut(&slot) {
                 bank.transaction_count += votes;
             }
@@ -576,11 +631,12 @@ impl Cluster {
             slot = bank.parent;
         }
         let epoch = self.epochs.epoch(tip);
+        let time_s = (self.banks[&tip].time_ms / 1000) as i64;
         let mut rng = self.rng(b"votes", tip);
         let mut voted = 0;
         for v in &mut self.synthetic {
             if rng.gen_bool(SYNTHETIC_VOTE_PROBABILITY) && v.can_vote(tip, &ancestors) {
-                v.record_vote(tip, epoch);
+                v.record_vote(tip, epoch, time_s);
                 voted += 1;
             }
         }
@@ -624,6 +680,18 @@ impl Cluster {
     /// Moves the root and prunes every bank that is neither an ancestor
     /// (the last [`MAX_SLOT_HASHES`]) nor a descendant of it.
     fn set_root(&mut self, root: u64) {
+        let mut newly_rooted = vec![];
+        let mut slot = root;
+        while slot > self.root {
+            newly_rooted.push(slot);
+            match self.banks.get(&slot) {
+                Some(bank) if bank.parent != slot => slot = bank.parent,
+                _ => break,
+            }
+        }
+        for slot in newly_rooted.into_iter().rev() {
+            self.rooted_history.add(slot);
+        }
         self.root = root;
         let mut keep = HashSet::new();
         let mut slot = root;
@@ -702,7 +770,7 @@ impl Cluster {
                 return (verdict, out);
             }
         };
-        let result = self.check_vote(&parsed);
+        let result = self.check_vote(tx, &parsed);
         let instance = instance
             .or_else(|| {
                 self.gossip
@@ -721,6 +789,15 @@ impl Cluster {
             ),
             Err(_) => (vec![], None, String::new()),
         };
+        if let (Ok(()), Ok(t)) = (&result, &parsed.tower_sync) {
+            out.notifications.push(Notification::Vote(VoteNotice {
+                vote_pubkey: b58(&parsed.vote_account),
+                slots: t.lockouts.iter().map(|l| l.slot()).collect(),
+                hash: b58(&t.hash),
+                timestamp: t.timestamp,
+                signature: b58(&parsed.signature),
+            }));
+        }
         out.events.push(Event::Vote(VoteEvent {
             ts_ms: now_ms,
             vote_account: b58(&parsed.vote_account),
@@ -768,7 +845,11 @@ impl Cluster {
         newest
     }
 
-    fn check_vote(&mut self, vote: &vote_tx::VoteTransaction) -> Result<(), Rejection> {
+    fn check_vote(
+        &mut self,
+        tx: &Transaction,
+        vote: &vote_tx::VoteTransaction,
+    ) -> Result<(), Rejection> {
         if !vote.signatures_ok {
             return Err(Rejection::SignatureFailure);
         }
@@ -807,7 +888,7 @@ impl Cluster {
         let state = self
             .pending_votes
             .get(&target)
-            .and_then(|(states, _)| states.get(&vote.vote_account))
+            .and_then(|pending| pending.states.get(&vote.vote_account))
             .or_else(|| self.banks[&target].vote_accounts.get(&vote.vote_account))
             .expect("every bank holds our vote accounts");
         // Only the voter's signature counts as the vote authority's (account 1
@@ -825,8 +906,8 @@ impl Cluster {
         };
         let new_state = process_tower_sync(state, &tower_sync, &signers, ctx).map_err(fail)?;
         let entry = self.pending_votes.entry(target).or_default();
-        entry.0.insert(vote.vote_account, new_state);
-        entry.1 += 1;
+        entry.states.insert(vote.vote_account, new_state);
+        entry.transactions.push(tx.clone());
         Ok(())
     }
 

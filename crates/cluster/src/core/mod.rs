@@ -4,6 +4,7 @@
 //! [`Cluster::publish_contact`]). Time is passed in; each call returns
 //! [`Outputs`]: audit events to append and notifications to push.
 
+pub mod accounts;
 pub mod cluster;
 pub mod gossip;
 pub mod schedule;

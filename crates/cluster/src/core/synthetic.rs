@@ -17,9 +17,36 @@ pub struct SyntheticValidator {
     pub root: Option<u64>,
     /// `(epoch, credits, prev_credits)`, as the vote program keeps it.
     pub epoch_credits: Vec<(u64, u64, u64)>,
+    /// The last vote's slot and its bank's time (Unix seconds).
+    pub last_timestamp: (u64, i64),
 }
 
+/// A synthetic validator's votes as one bank holds them: its vote account
+/// in that bank.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyntheticVotes {
+    pub tower: VecDeque<Lockout>,
+    pub root: Option<u64>,
+    /// The newest entries only (as many as `getVoteAccounts` shows).
+    pub epoch_credits: Vec<(u64, u64, u64)>,
+    pub last_timestamp: (u64, i64),
+}
+
+/// Epoch credits entries a bank keeps per synthetic validator.
+const CREDITS_KEPT: usize = 5;
+
 impl SyntheticValidator {
+    /// Its vote account's content now.
+    pub fn votes(&self) -> SyntheticVotes {
+        let credits = &self.epoch_credits;
+        SyntheticVotes {
+            tower: self.tower.clone(),
+            root: self.root,
+            epoch_credits: credits[credits.len().saturating_sub(CREDITS_KEPT)..].to_vec(),
+            last_timestamp: self.last_timestamp,
+        }
+    }
+
     pub fn new(identity: Pubkey, vote_account: Pubkey, stake: u64) -> Self {
         Self {
             identity,
@@ -28,6 +55,7 @@ impl SyntheticValidator {
             tower: VecDeque::new(),
             root: None,
             epoch_credits: Vec::new(),
+            last_timestamp: (0, 0),
         }
     }
 
@@ -47,7 +75,8 @@ impl SyntheticValidator {
 
     /// Records a vote (TowerBFT): pop expired lockouts, push, double, root.
     /// Returns the newly rooted slot, if any.
-    pub fn record_vote(&mut self, slot: u64, epoch: u64) -> Option<u64> {
+    pub fn record_vote(&mut self, slot: u64, epoch: u64, time_s: i64) -> Option<u64> {
+        self.last_timestamp = (slot, time_s);
         while let Some(top) = self.tower.back() {
             if top.is_locked_out_at_slot(slot) {
                 break;
@@ -116,7 +145,7 @@ mod tests {
         let mut v = SyntheticValidator::new(Pubkey::new_unique(), Pubkey::new_unique(), 1);
         let mut rooted = None;
         for slot in 1..=32 {
-            rooted = v.record_vote(slot, 0).or(rooted);
+            rooted = v.record_vote(slot, 0, 0).or(rooted);
         }
         assert_eq!(rooted, Some(1));
         assert_eq!(v.tower.len(), 31);
@@ -126,7 +155,7 @@ mod tests {
     #[test]
     fn locked_out_of_another_fork() {
         let mut v = SyntheticValidator::new(Pubkey::new_unique(), Pubkey::new_unique(), 1);
-        v.record_vote(10, 0);
+        v.record_vote(10, 0, 0);
         let other_fork: HashSet<u64> = [9].into();
         assert!(!v.can_vote(11, &other_fork));
         assert!(!v.can_vote(12, &other_fork));

@@ -633,7 +633,7 @@ mod tests {
             for gap in gaps {
                 slot += gap;
                 chain.insert(0, (slot, h(slot)));
-                tower.record_vote(slot, 0);
+                tower.record_vote(slot, 0, 0);
                 let lockouts: Vec<(u64, u32)> = tower
                     .tower
                     .iter()

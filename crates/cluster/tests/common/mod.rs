@@ -11,6 +11,12 @@ use towerlock_cluster::core::{Cluster, Outputs};
 use towerlock_cluster::genesis::{self, InitOptions, ValidatorKeys};
 use towerlock_wire::vote::{self, Transaction};
 
+/// A JSON-RPC response's result; panics on an error.
+pub fn result(answer: &serde_json::Value) -> &serde_json::Value {
+    assert!(answer.get("error").is_none(), "{answer}");
+    &answer["result"]
+}
+
 pub struct Fixture {
     pub cluster: Cluster,
     pub keys: ValidatorKeys,
@@ -44,6 +50,31 @@ impl Fixture {
         }
     }
 
+    /// A cluster where one vote of ours landed and was finalized; returns
+    /// the vote and the slot of the block it landed in.
+    pub fn with_landed_vote() -> (Self, Transaction, u64) {
+        let mut f = Self::new(Self::default_options());
+        f.step(40);
+        let identity = f.keys.identity.insecure_clone();
+        let tip = f.cluster.tip();
+        let vote = f.vote(&identity, &identity, &[(tip, 1)], None);
+        assert_eq!(f.send(&vote), VoteResult::Accepted);
+        let landed = f.step_until_new_tip(tip);
+        f.step(80);
+        assert!(f.cluster.root() > landed, "finalized");
+        (f, vote, landed)
+    }
+
+    /// One JSON-RPC call through the cluster's RPC; the whole response.
+    pub fn rpc(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let body =
+            serde_json::json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}).to_string();
+        let (response, outputs) =
+            towerlock_cluster::rpc::handle_body(&mut self.cluster, body.as_bytes(), self.now_ms);
+        self.absorb(outputs);
+        response
+    }
+
     pub fn absorb(&mut self, outputs: Outputs) {
         self.events.extend(outputs.events);
     }
@@ -55,6 +86,17 @@ impl Fixture {
             let outputs = self.cluster.end_slot(self.now_ms);
             self.absorb(outputs);
         }
+    }
+
+    /// Steps until the root reaches `slot`.
+    pub fn step_until_root(&mut self, slot: u64) {
+        for _ in 0..10 * slot + 1000 {
+            if self.cluster.root() >= slot {
+                return;
+            }
+            self.step(1);
+        }
+        panic!("the root never reached {slot}");
     }
 
     /// Steps until the tip is a bank of a synthetic leader newer than `after`.

@@ -97,8 +97,8 @@ pub enum VoteChoice {
 ///
 /// Stake for the threshold check is what the cluster reports as confirmed:
 /// two thirds voted for the confirmed slot and so for its ancestors.
-pub fn choose_vote(tower: &Tower, forks: &ForkView, vote_account: &Pubkey) -> VoteChoice {
-    let is_ancestor = |slot: Slot, of: Slot| is_ancestor(tower, forks, vote_account, slot, of);
+pub fn choose_vote(tower: &Tower, forks: &ForkView) -> VoteChoice {
+    let is_ancestor = |slot: Slot, of: Slot| is_ancestor(forks, slot, of);
     let mut candidates = vec![forks.tip];
     if let Some(last) = tower.last_voted_slot() {
         if let Some(newest) = forks.newest_descendant(last) {
@@ -132,40 +132,30 @@ pub fn choose_vote(tower: &Tower, forks: &ForkView, vote_account: &Pubkey) -> Vo
     outcome
 }
 
-/// Whether `slot`, a vote (or the root) of `tower`, is an ancestor of `of`.
+/// Whether `slot`, a vote (or the root) of a tower, is an ancestor of `of`.
 ///
 /// Votes older than every bank the node has replayed (a tower from before
 /// an outage), or below a gap in the replay (a partition), cannot be walked
-/// to. A tower's votes form one chain (a vote pops every vote it does not
-/// descend from), so such a vote is an ancestor of `of` when a later vote of
-/// the same tower landed on the fork of `of`. A landed vote at a slot of the
-/// tower is that tower's vote because of the fence: every vote of this
-/// account was stored in the tower history this node loaded before it left.
-/// (Two unfenced instances break this, as they break everything else.)
-fn is_ancestor(
-    tower: &Tower,
-    forks: &ForkView,
-    vote_account: &Pubkey,
-    slot: Slot,
-    of: Slot,
-) -> bool {
-    if forks.is_ancestor(slot, of) {
-        return true;
-    }
-    // Not only votes older than every bank: after a partition the replay
-    // resumes at the cluster's root, and the banks in between never come,
-    // so the walk down from `of` can stop above a vote the node still holds.
-    let Some(landed) = forks
-        .get(of)
-        .and_then(|bank| bank.vote_account(vote_account))
-    else {
-        return false;
-    };
-    let in_tower = |s: Slot| tower.lockouts().iter().any(|l| l.slot() == s);
-    landed
-        .lockouts
-        .iter()
-        .any(|&(landed, _)| landed >= slot && landed <= of && in_tower(landed))
+/// to. As agave anchors a restored tower, the cluster's SlotHistory places
+/// them: a slot it holds is on the rooted chain, an ancestor of every bank
+/// descending from the root; a slot it lacks is on a dead fork, and the vote
+/// keeps its lockout.
+fn is_ancestor(forks: &ForkView, slot: Slot, of: Slot) -> bool {
+    forks.is_ancestor(slot, of)
+        || (forks.rooted_in_history(slot) == Some(true)
+            && forks.is_ancestor_or_self(forks.root, of))
+}
+
+/// Whether a vote of `tower` lies at or below the cluster's root but the
+/// replay cannot walk from the root down to it (older than every bank held,
+/// below a gap, or on a dead fork), and no SlotHistory covers it yet: then
+/// the node needs the cluster's SlotHistory to know where that vote stands.
+pub fn needs_slot_history(tower: &Tower, forks: &ForkView) -> bool {
+    tower.lockouts().iter().map(|l| l.slot()).any(|slot| {
+        slot <= forks.root
+            && !forks.is_ancestor_or_self(slot, forks.root)
+            && forks.rooted_in_history(slot).is_none()
+    })
 }
 
 /// agave's duplicate-instance rule: another instance publishing our identity
@@ -230,6 +220,7 @@ pub fn tower_verdict(
 #[cfg(test)]
 mod tests {
     use solana_hash::Hash;
+    use solana_slot_history::SlotHistory;
     use towerlock_wire::api::{ContactAddresses, ContactInfo};
 
     use super::super::forks::tests::notification;
@@ -295,17 +286,14 @@ mod tests {
         //       \ 4 - 5        (the cluster's tip)
         let forks = view(&[(0, 0), (1, 0), (2, 1), (3, 2), (4, 1), (5, 4)], 5, 1);
         let mut tower = Tower::new(Pubkey::new_unique());
-        assert_eq!(
-            choose_vote(&tower, &forks, &Pubkey::default()),
-            VoteChoice::Vote { slot: 5 }
-        );
+        assert_eq!(choose_vote(&tower, &forks), VoteChoice::Vote { slot: 5 });
 
         vote(&mut tower, 2);
         vote(&mut tower, 3);
         // Slot 2 (2 confirmations) is locked out through 6: 5 is refused,
         // and there is nothing newer on our fork.
         assert_eq!(
-            choose_vote(&tower, &forks, &Pubkey::default()),
+            choose_vote(&tower, &forks),
             VoteChoice::LockedOut { candidate: 5 }
         );
 
@@ -313,48 +301,56 @@ mod tests {
         let mut n = notification(6, 3);
         n.tip = 5;
         forks.insert(&n);
-        assert_eq!(
-            choose_vote(&tower, &forks, &Pubkey::default()),
-            VoteChoice::Vote { slot: 6 }
-        );
+        assert_eq!(choose_vote(&tower, &forks), VoteChoice::Vote { slot: 6 });
+    }
+
+    /// The SlotHistory of a root whose chain holds `chain` (ascending).
+    fn history(chain: impl IntoIterator<Item = Slot>) -> SlotHistory {
+        let mut history = SlotHistory::default();
+        for slot in chain.into_iter().filter(|s| *s > 0) {
+            history.add(slot);
+        }
+        history
     }
 
     #[test]
-    fn a_tower_older_than_every_replayed_bank_votes_again_once_its_votes_landed() {
+    fn a_tower_older_than_every_replayed_bank_is_anchored_in_the_slot_history() {
         // The tower voted 1..=40; the node comes back to banks 100..=105
-        // only (the replay starts at the cluster's root).
+        // only (the replay starts at the cluster's root, 99).
         let mut tower = Tower::new(Pubkey::new_unique());
         for slot in 1..=40 {
             vote(&mut tower, slot);
         }
-        let vote_account = Pubkey::new_unique();
-        let back = |landed: Vec<(Slot, u32)>| {
+        let back = |history: Option<SlotHistory>| {
             let mut view = ForkView::default();
-            for slot in 100..=105u64 {
+            for slot in 99..=105u64 {
                 let mut n = notification(slot, slot - 1);
                 n.confirmed = 103;
-                let mut account = state(&Pubkey::new_unique(), &Pubkey::new_unique());
-                account.vote_pubkey = vote_account;
-                account.lockouts = landed.clone();
-                n.vote_accounts = vec![account];
+                n.root = 99;
                 view.insert(&n);
+            }
+            if let Some(history) = history {
+                view.set_slot_history(history);
             }
             view
         };
-        // Its votes landed on the cluster's fork: they are ancestors.
-        let landed: Vec<(Slot, u32)> = (10..=39).map(|s| (s, (40 - s) as u32)).collect();
+        // Nothing says where its votes are: locked out, and it asks.
+        let unknown = back(None);
+        assert!(needs_slot_history(&tower, &unknown));
         assert_eq!(
-            choose_vote(&tower, &back(landed), &vote_account),
-            VoteChoice::Vote { slot: 105 }
-        );
-        // Nothing says where they are: locked out, as before.
-        assert_eq!(
-            choose_vote(&tower, &back(vec![]), &vote_account),
+            choose_vote(&tower, &unknown),
             VoteChoice::LockedOut { candidate: 105 }
         );
-        // Landed votes that are not the tower's prove nothing about it.
+        // They are on the rooted chain: ancestors of every live bank.
+        let rooted = back(Some(history(0..=99)));
+        assert!(!needs_slot_history(&tower, &rooted));
+        assert_eq!(choose_vote(&tower, &rooted), VoteChoice::Vote { slot: 105 });
+        // 20..=40 were on a fork the cluster abandoned: 20's lockout (21
+        // confirmations) still holds.
+        let forked = back(Some(history((0..20).chain(41..=99))));
+        assert!(!needs_slot_history(&tower, &forked));
         assert_eq!(
-            choose_vote(&tower, &back(vec![(41, 1), (42, 1)]), &vote_account),
+            choose_vote(&tower, &forked),
             VoteChoice::LockedOut { candidate: 105 }
         );
     }
@@ -368,30 +364,36 @@ mod tests {
         for slot in 1..=20 {
             vote(&mut tower, slot);
         }
-        let vote_account = Pubkey::new_unique();
-        let build = |landed: Vec<(Slot, u32)>| {
+        let build = |history: Option<SlotHistory>| {
             let mut view = ForkView::default();
             let chain = (0..=20u64).map(|s| (s, s.saturating_sub(1)));
             for (slot, parent) in chain.chain((60..=70u64).map(|s| (s, s - 1))) {
                 let mut n = notification(slot, parent);
                 n.confirmed = slot.saturating_sub(1);
-                let mut account = state(&Pubkey::new_unique(), &Pubkey::new_unique());
-                account.vote_pubkey = vote_account;
-                account.lockouts = if slot >= 60 { landed.clone() } else { vec![] };
-                n.vote_accounts = vec![account];
+                n.root = if slot >= 60 { 60 } else { 0 };
                 view.insert(&n);
+            }
+            if let Some(history) = history {
+                view.set_slot_history(history);
             }
             view
         };
-        // Its votes up to 19 landed on the cluster's fork: they are ancestors.
-        let landed: Vec<(Slot, u32)> = (5..=19).map(|s| (s, (20 - s) as u32)).collect();
+        let gap = build(None);
+        assert!(needs_slot_history(&tower, &gap));
+        // Nothing says where its votes are: its lockouts hold, as TowerBFT
+        // requires.
         assert_eq!(
-            choose_vote(&tower, &build(landed), &vote_account),
+            choose_vote(&tower, &gap),
+            VoteChoice::LockedOut { candidate: 70 }
+        );
+        // The cluster rooted them.
+        assert_eq!(
+            choose_vote(&tower, &build(Some(history(0..=60)))),
             VoteChoice::Vote { slot: 70 }
         );
-        // Nothing landed: its lockouts hold, as TowerBFT requires.
+        // The cluster rooted another fork from 10 on.
         assert_eq!(
-            choose_vote(&tower, &build(vec![]), &vote_account),
+            choose_vote(&tower, &build(Some(history((0..10).chain(21..=60))))),
             VoteChoice::LockedOut { candidate: 70 }
         );
     }
@@ -401,10 +403,7 @@ mod tests {
         let forks = view(&[(0, 0), (1, 0), (2, 1)], 2, 1);
         let mut tower = Tower::new(Pubkey::new_unique());
         vote(&mut tower, 2);
-        assert_eq!(
-            choose_vote(&tower, &forks, &Pubkey::default()),
-            VoteChoice::NothingNew
-        );
+        assert_eq!(choose_vote(&tower, &forks), VoteChoice::NothingNew);
     }
 
     #[test]
@@ -417,7 +416,7 @@ mod tests {
         // Voting 10 puts slot 2 at depth 8: it needs confirmation.
         let unconfirmed = view(&chain[..=10], 10, 1);
         assert_eq!(
-            choose_vote(&tower, &unconfirmed, &Pubkey::default()),
+            choose_vote(&tower, &unconfirmed),
             VoteChoice::BelowThreshold {
                 candidate: 10,
                 threshold_slot: 2
@@ -425,7 +424,7 @@ mod tests {
         );
         let confirmed = view(&chain[..=10], 10, 8);
         assert_eq!(
-            choose_vote(&tower, &confirmed, &Pubkey::default()),
+            choose_vote(&tower, &confirmed),
             VoteChoice::Vote { slot: 10 }
         );
     }

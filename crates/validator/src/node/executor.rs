@@ -12,6 +12,7 @@ use super::{
     driver::{bounded, Clock, Published},
     machine::{Action, Event, NodeExit, NodeMachine, RequestId},
     schedule::LeaderSchedule,
+    slot_history,
     streams::Streams,
 };
 use crate::{admin::AdminError, metrics::Metrics};
@@ -135,6 +136,9 @@ impl Executor {
                 });
                 None
             }
+            Action::FetchSlotHistory => Some(Event::SlotHistory(
+                bounded("SlotHistory", slot_history::fetch(&self.rpc)).await,
+            )),
             Action::PublishContact(contact) => {
                 let published = self.rpc.publish_contact_info(&contact);
                 warn_on_error(bounded("publishContactInfo", published).await);

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use solana_hash::Hash;
 use solana_pubkey::Pubkey;
+use solana_slot_history::{Check, SlotHistory};
 use towerlock_tower::Slot;
 use towerlock_wire::api::{BankNotification, VoteAccountState};
 
@@ -54,6 +55,9 @@ pub struct ForkView {
     pub tip: Slot,
     /// The highest slot replayed.
     pub newest: Slot,
+    /// The cluster's SlotHistory as of a root, once fetched: which slots
+    /// below the replayed banks are on the rooted chain.
+    slot_history: Option<SlotHistory>,
 }
 
 impl ForkView {
@@ -70,6 +74,27 @@ impl ForkView {
 
     pub fn get(&self, slot: Slot) -> Option<&Bank> {
         self.banks.get(&slot)
+    }
+
+    /// Keeps the cluster's SlotHistory (the newest one fetched).
+    pub fn set_slot_history(&mut self, history: SlotHistory) {
+        if self
+            .slot_history
+            .as_ref()
+            .is_none_or(|held| held.newest() <= history.newest())
+        {
+            self.slot_history = Some(history);
+        }
+    }
+
+    /// What the SlotHistory says of `slot`: on the rooted chain or not;
+    /// `None` when there is none or it does not cover `slot`.
+    pub fn rooted_in_history(&self, slot: Slot) -> Option<bool> {
+        match self.slot_history.as_ref()?.check(slot) {
+            Check::Found => Some(true),
+            Check::NotFound => Some(false),
+            Check::Future | Check::TooOld => None,
+        }
     }
 
     /// The newest bank, if any.

@@ -7,6 +7,8 @@
 //!   vote for, is that contact info a newer instance of us);
 //! - [`forks`]: the banks replayed so far, as a fork tree;
 //! - [`schedule`]: the identity's leader slots;
+//! - [`slot_history`]: the cluster's SlotHistory, which places a restored
+//!   tower's old votes;
 //! - [`vote`]: persist-before-send in types;
 //! - [`driver`]: pumps events into the machine; [`executor`] carries out
 //!   its actions (storage, cluster), `streams` and `startup` the cluster IO;
@@ -21,6 +23,7 @@ pub mod handle;
 pub mod machine;
 pub mod rpc;
 pub mod schedule;
+pub mod slot_history;
 mod startup;
 mod streams;
 pub mod vote;

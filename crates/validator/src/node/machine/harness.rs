@@ -10,6 +10,7 @@ use solana_hash::Hash;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
+use solana_slot_history::SlotHistory;
 use towerlock_storage::{MemoryTowerStorage, StorageError, TowerStorage};
 use towerlock_tower::Slot;
 use towerlock_wire::api::{BankNotification, SignedContactInfo, SubmitBlock, VoteAccountState};
@@ -56,6 +57,8 @@ pub struct Harness {
     /// The vote account's node and authorized voter, in every bank.
     pub node: Pubkey,
     pub leader_slots: BTreeSet<Slot>,
+    /// What `FetchSlotHistory` answers (none: the fetch fails).
+    pub slot_history: Option<SlotHistory>,
     pub now: Now,
     pub seen: Seen,
     /// Actions taken from the machine, not yet carried out.
@@ -117,6 +120,7 @@ impl Harness {
             vote_account: keys.vote_account,
             node: keys.primary.pubkey(),
             leader_slots: BTreeSet::new(),
+            slot_history: None,
             now,
             seen: Seen::default(),
             pending: VecDeque::new(),
@@ -307,6 +311,12 @@ impl Harness {
                     slots,
                 })))
             }
+            Action::FetchSlotHistory => Some(Event::SlotHistory(
+                self.slot_history
+                    .clone()
+                    .map(Box::new)
+                    .ok_or_else(|| "no SlotHistory".to_string()),
+            )),
             Action::PublishContact(contact) => {
                 self.seen.contacts.push(contact);
                 None

@@ -15,6 +15,7 @@ use towerlock_wire::api::{BankNotification, SignedContactInfo, SubmitBlock};
 
 use super::NodeExit;
 use crate::{admin::AdminError, node::schedule::LeaderSchedule};
+use solana_slot_history::SlotHistory;
 
 /// Wall-clock time, passed in: the machine never reads a clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,6 +113,8 @@ pub enum Event {
     },
     /// The answer to [`Action::FetchLeaderSchedule`].
     LeaderSchedule(Result<LeaderSchedule, String>),
+    /// The answer to [`Action::FetchSlotHistory`].
+    SlotHistory(Result<Box<SlotHistory>, String>),
     /// What became of [`Action::SendVote`].
     VoteSent { slot: Slot, accepted: bool },
     /// What became of [`Action::SubmitBlock`].
@@ -161,6 +164,9 @@ pub enum Action {
     SubmitBlock(SubmitBlock),
     /// Read the leader schedule of the epoch containing `slot`.
     FetchLeaderSchedule { identity: Pubkey, slot: Slot },
+    /// Read the cluster's SlotHistory sysvar (finalized): where the
+    /// tower's votes below the replayed banks stand.
+    FetchSlotHistory,
     /// Publish the node's contact info over gossip.
     PublishContact(SignedContactInfo),
     /// Reopen a stream that closed or went silent.

@@ -21,6 +21,7 @@ mod admin;
 mod exit;
 #[cfg(test)]
 mod harness;
+mod history;
 mod io;
 mod produce;
 mod role;
@@ -200,6 +201,8 @@ pub struct NodeMachine {
     wait_for_bank: bool,
     schedule: LeaderSchedule,
     schedule_requested: bool,
+    /// A SlotHistory was asked for and has not come back yet.
+    history_requested: bool,
     /// The leader slot in progress, when it may be ours to produce.
     to_produce: Option<Slot>,
     /// The last leader slot fenced per identity: never produced again.
@@ -241,6 +244,7 @@ impl NodeMachine {
             wait_for_bank: false,
             schedule: LeaderSchedule::default(),
             schedule_requested: false,
+            history_requested: false,
             to_produce: None,
             produced: HashMap::new(),
             last_vote_slot: None,
@@ -290,6 +294,7 @@ impl NodeMachine {
             } => self.on_stored(op, result, elapsed),
             Event::LeaderFenced { op, result } => self.on_leader_fenced(op, result),
             Event::LeaderSchedule(result) => self.on_leader_schedule(result),
+            Event::SlotHistory(result) => self.on_slot_history(result),
             Event::VoteSent { slot, accepted } => self.on_vote_sent(slot, accepted),
             Event::BlockSubmitted { slot, accepted } => self.on_block_submitted(slot, accepted),
             Event::StreamClosed { stream, reason } => {
@@ -421,10 +426,11 @@ impl NodeMachine {
     /// Returns whether a store is now in flight.
     fn vote(&mut self, now: Now, voter: Pubkey) -> bool {
         let identity = self.identity();
+        self.request_slot_history();
         let Activity::Fenced(fence) = &mut self.activity else {
             return false;
         };
-        let slot = match choose_vote(&fence.tower, &self.forks, &self.vote_account) {
+        let slot = match choose_vote(&fence.tower, &self.forks) {
             VoteChoice::Vote { slot } => slot,
             other => {
                 tracing::trace!(?other, "no vote");

@@ -387,18 +387,17 @@ fn a_newer_instance_of_the_identity_in_gossip_means_exit() {
     ));
 }
 
-#[test]
-fn a_node_back_after_a_long_outage_votes_again() {
-    let keys = Keys::new();
-    let storage = MemoryTowerStorage::new();
+/// A node whose stored tower voted 1..=40 comes back to banks 99..=106
+/// (99 the cluster's root) after an outage; the cluster's SlotHistory holds
+/// `rooted`. Returns the harness after those banks.
+fn back_after_an_outage(keys: &Keys, rooted: impl IntoIterator<Item = Slot>) -> Harness {
     let mut h = Harness::with(
-        &keys,
+        keys,
         &keys.primary,
         &[&keys.primary],
-        storage,
+        MemoryTowerStorage::new(),
         UnavailablePolicy::Exit,
     );
-    // The tower from before the outage: votes 1..=40.
     let before = h.storage.new_instance();
     let token = h
         .block_on(before.takeover(&keys.primary.pubkey()))
@@ -407,19 +406,40 @@ fn a_node_back_after_a_long_outage_votes_again() {
     let _stored = h
         .block_on(before.store(&token, &tower_with_votes(&keys.primary, 1..=40)))
         .unwrap();
-    // Back to banks 100.. only; its votes landed on the cluster's fork.
-    for slot in 100..=106u64 {
+    let mut history = solana_slot_history::SlotHistory::default();
+    for slot in rooted {
+        history.add(slot);
+    }
+    h.slot_history = Some(history);
+    for slot in 99..=106u64 {
         let mut bank = h.bank(slot, slot - 1);
-        bank.vote_accounts[0].lockouts = (10..=39).map(|s| (s, (40 - s) as u32)).collect();
+        bank.root = 99;
         h.step(Event::Bank(bank));
         h.settle();
     }
     assert_eq!(h.machine.status().loaded_last_vote, Some(40));
+    h
+}
+
+#[test]
+fn a_node_back_after_a_long_outage_votes_again() {
+    let keys = Keys::new();
+    // The cluster rooted its votes, as the SlotHistory the node fetches says.
+    let h = back_after_an_outage(&keys, 1..=99);
     let voted = h.voted_slots();
     assert!(
-        !voted.is_empty() && voted.iter().all(|s| *s >= 100),
+        !voted.is_empty() && voted.iter().all(|s| *s >= 99),
         "{voted:?}"
     );
+}
+
+#[test]
+fn a_node_back_after_an_outage_keeps_lockouts_on_an_abandoned_fork() {
+    let keys = Keys::new();
+    // The cluster abandoned the fork of its votes 20..=40: slot 20 was voted
+    // 21 times over and stays locked out far beyond these banks.
+    let h = back_after_an_outage(&keys, (1..20).chain(41..=99));
+    assert_eq!(h.voted_slots(), Vec::<Slot>::new());
 }
 
 #[test]

@@ -6,12 +6,19 @@
 //! request, `-32601` method not found, `-32602` invalid params, and the
 //! Solana-specific codes for transactions.
 
+mod accounts;
+pub use accounts::account_json;
+pub mod blocks;
+mod leaders;
+pub mod methods;
+mod rewards;
+pub mod transactions;
+
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
-use solana_vote_interface::state::{VoteStateV4, VoteStateVersions};
 use towerlock_wire::api::{
     SendTransactionConfig, SignedContactInfo, SubmitBlock, FEATURE_SET, PUBLISH_CONTACT_INFO,
     SOLANA_CORE_VERSION, SUBMIT_BLOCK,
@@ -21,10 +28,7 @@ use crate::core::cluster::DELINQUENT_SLOT_DISTANCE;
 use crate::core::vote_tx::{self, Rejection};
 use crate::core::{Cluster, Outputs};
 
-/// Lamports that make a vote account rent exempt (3 762 bytes).
-pub const VOTE_ACCOUNT_LAMPORTS: u64 = 27_074_400;
-/// The System program, owner of identity accounts.
-const SYSTEM_PROGRAM: &str = "11111111111111111111111111111111";
+pub use crate::core::accounts::{vote_account_data, VOTE_ACCOUNT_LAMPORTS};
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +39,7 @@ pub struct RpcError {
 }
 
 impl RpcError {
-    fn new(code: i64, message: impl Into<String>) -> Self {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -55,8 +59,13 @@ impl RpcError {
     pub fn method_not_found() -> Self {
         Self::new(-32601, "Method not found")
     }
+    /// A param that did not deserialize (jsonrpc's wording).
     pub fn invalid_params(message: impl std::fmt::Display) -> Self {
         Self::new(-32602, format!("Invalid params: {message}."))
+    }
+    /// agave's own `-32602` refusals, worded as agave words them.
+    pub fn params(message: impl Into<String>) -> Self {
+        Self::new(-32602, message)
     }
     fn to_json(&self) -> Value {
         let mut error = json!({ "code": self.code, "message": self.message });
@@ -144,6 +153,13 @@ impl Params {
         Ok(())
     }
 
+    /// Param `i`, which must be there (`expected` names its type).
+    fn required<T: DeserializeOwned>(&self, i: usize, expected: &str) -> Result<T, RpcError> {
+        self.get(i)?.ok_or_else(|| {
+            RpcError::invalid_params(format!("invalid type: null, expected {expected}"))
+        })
+    }
+
     /// Param `i`, `None` when missing or `null`.
     fn get<T: DeserializeOwned>(&self, i: usize) -> Result<Option<T>, RpcError> {
         match self.0.get(i) {
@@ -167,9 +183,10 @@ struct CommitmentConfig {
     min_context_slot: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// A commitment level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-enum Commitment {
+pub enum Commitment {
     Processed,
     Confirmed,
     Finalized,
@@ -191,6 +208,16 @@ fn commitment_slot(cluster: &Cluster, config: &CommitmentConfig) -> Result<u64, 
         }
     }
     Ok(slot)
+}
+
+/// The ledger methods refuse `processed`, as agave does.
+fn at_least_confirmed(config: &CommitmentConfig) -> Result<(), RpcError> {
+    if config.commitment == Some(Commitment::Processed) {
+        return Err(RpcError::params(
+            "Method does not support commitment below `confirmed`",
+        ));
+    }
+    Ok(())
 }
 
 fn context(slot: u64, value: Value) -> Value {
@@ -229,7 +256,28 @@ fn call_method(
             Ok(json!("ok"))
         }
         "getLatestBlockhash" => get_latest_blockhash(cluster, params),
-        "getAccountInfo" => get_account_info(cluster, params),
+        "getAccountInfo" => accounts::get_account_info(cluster, params),
+        "getMultipleAccounts" => accounts::get_multiple_accounts(cluster, params),
+        "getBalance" => accounts::get_balance(cluster, params),
+        "getBlock" => blocks::get_block(cluster, params),
+        "getBlocks" => blocks::get_blocks(cluster, params),
+        "getBlocksWithLimit" => blocks::get_blocks_with_limit(cluster, params),
+        "getBlockTime" => blocks::get_block_time(cluster, params),
+        "getBlockProduction" => blocks::get_block_production(cluster, params),
+        "getFirstAvailableBlock" | "minimumLedgerSlot" => {
+            params.count(0, 0)?;
+            Ok(json!(blocks::first_available_block(cluster)))
+        }
+        "getRecentPerformanceSamples" => blocks::get_recent_performance_samples(cluster, params),
+        "getTransaction" => transactions::get_transaction(cluster, params),
+        "getSignatureStatuses" => transactions::get_signature_statuses(cluster, params),
+        "getSlotLeader" => leaders::get_slot_leader(cluster, params),
+        "getSlotLeaders" => leaders::get_slot_leaders(cluster, params),
+        "getIdentity" => {
+            params.count(0, 0)?;
+            Ok(json!({ "identity": leaders::rpc_identity(cluster).to_string() }))
+        }
+        "getInflationReward" => rewards::get_inflation_reward(cluster, params),
         "sendTransaction" => send_transaction(cluster, params, now_ms, outputs),
         "getVersion" => {
             params.count(0, 0)?;
@@ -424,16 +472,16 @@ fn get_vote_accounts(cluster: &mut Cluster, params: Params) -> Result<Value, Rpc
         );
         push(&ours.vote_account, entry, last_vote);
     }
-    for v in cluster.synthetic() {
-        let last_vote = v.last_vote().unwrap_or(0).min(slot);
+    for (v, votes) in cluster.synthetic().iter().zip(&bank.synthetic) {
+        let last_vote = votes.tower.back().map_or(0, |l| l.slot());
         let entry = vote_account_json(
             &v.vote_account,
             &v.identity,
             v.stake,
             0,
-            &v.epoch_credits,
+            &votes.epoch_credits,
             last_vote,
-            v.root.unwrap_or(0).min(slot),
+            votes.root.unwrap_or(0),
         );
         push(&v.vote_account, entry, last_vote);
     }
@@ -495,97 +543,6 @@ fn cluster_nodes(cluster: &Cluster) -> Value {
         }));
     }
     Value::Array(nodes)
-}
-
-/// A vote account's data as the chain stores it: `VoteStateVersions::V4`,
-/// zero-padded to the account's size.
-pub fn vote_account_data(state: &VoteStateV4) -> Vec<u8> {
-    let mut data = bincode::serialize(&VoteStateVersions::V4(Box::new(state.clone())))
-        .expect("vote state serializes");
-    data.resize(VoteStateV4::size_of().max(data.len()), 0);
-    data
-}
-
-fn get_account_info(cluster: &mut Cluster, params: Params) -> Result<Value, RpcError> {
-    params.count(1, 2)?;
-    #[derive(Default, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct DataSlice {
-        offset: usize,
-        length: usize,
-    }
-    #[derive(Default, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Config {
-        encoding: Option<String>,
-        data_slice: Option<DataSlice>,
-        #[serde(flatten)]
-        commitment: CommitmentConfig,
-    }
-    let pubkey: String = params
-        .get(0)?
-        .ok_or_else(|| RpcError::invalid_params("invalid type: null, expected a string"))?;
-    let pubkey = parse_pubkey(&pubkey)?;
-    let config: Config = params.get(1)?.unwrap_or_default();
-    let slot = commitment_slot(cluster, &config.commitment)?;
-    let bank = cluster.bank(slot).expect("commitment banks are live");
-    let (lamports, data, owner) = if let Some(state) = bank.vote_accounts.get(&pubkey) {
-        (
-            VOTE_ACCOUNT_LAMPORTS,
-            vote_account_data(state),
-            solana_vote_interface::program::id().to_string(),
-        )
-    } else if cluster.ours().iter().any(|v| v.identity == pubkey) {
-        (1_000_000_000_000, vec![], SYSTEM_PROGRAM.to_string())
-    } else {
-        return Ok(context(slot, Value::Null));
-    };
-    let space = data.len();
-    let data = match &config.data_slice {
-        Some(s) => data
-            .get(s.offset.min(space)..(s.offset.saturating_add(s.length)).min(space))
-            .unwrap_or_default()
-            .to_vec(),
-        None => data,
-    };
-    let encoded = match config.encoding.as_deref() {
-        None | Some("binary") | Some("base58") => {
-            if data.len() > 128 {
-                return Err(RpcError::new(
-                    -32600,
-                    "Encoded binary (base 58) data should be less than 128 bytes, please use Base64 encoding.",
-                ));
-            }
-            let b58 = bs58::encode(&data).into_string();
-            if config.encoding.is_none() || config.encoding.as_deref() == Some("binary") {
-                json!(b58)
-            } else {
-                json!([b58, "base58"])
-            }
-        }
-        Some("base64") | Some("jsonParsed") => {
-            json!([
-                base64::engine::general_purpose::STANDARD.encode(&data),
-                "base64"
-            ])
-        }
-        Some(other) => {
-            return Err(RpcError::invalid_params(format!(
-            "unknown variant `{other}`, expected one of `binary`, `base58`, `base64`, `jsonParsed`"
-        )))
-        }
-    };
-    Ok(context(
-        slot,
-        json!({
-            "lamports": lamports,
-            "data": encoded,
-            "owner": owner,
-            "executable": false,
-            "rentEpoch": u64::MAX,
-            "space": space,
-        }),
-    ))
 }
 
 fn send_transaction(
