@@ -262,15 +262,14 @@ impl NodeMachine {
             .tower
             .as_ref()
             .map(|saved| saved.tower().last_voted_slot());
-        tower_verdict(
-            stored,
-            self.landed_last_vote(),
-            require_tower,
-            self.allow_tower_rebuild,
-        )?;
+        let landed = self.landed_last_vote();
+        tower_verdict(stored, landed, require_tower, self.allow_tower_rebuild)?;
         let tower = match taken.tower {
-            Some(saved) => saved.into_tower(),
-            None => self.tower_from_landed_state(identity),
+            Some(saved) if saved.tower().last_voted_slot() >= landed => saved.into_tower(),
+            // None stored, or (with --allow-tower-rebuild only: refused
+            // above otherwise) one older than the landed votes, whose root
+            // and lockouts the vote program would refuse: rebuilt.
+            _ => self.tower_from_landed_state(identity),
         };
         Ok(Fence {
             token: taken.token,

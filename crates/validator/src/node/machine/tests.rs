@@ -864,3 +864,29 @@ fn an_allowed_rebuild_builds_the_tower_from_landed_votes() {
     assert_eq!(h.machine.status().role, Role::Voting);
     assert_eq!(h.machine.status().loaded_last_vote, Some(39));
 }
+
+/// A stored tower older than the landed votes, with a rebuild allowed, is
+/// replaced by the rebuilt one: voting on from the old tower would send
+/// votes the vote program refuses (its root and lockouts are behind what
+/// landed) and stay locked out of the chain that moved on.
+#[test]
+fn an_allowed_rebuild_replaces_a_tower_older_than_the_landed_votes() {
+    let keys = Keys::new();
+    let mut h = Harness::new(&keys, &keys.primary, &[&keys.primary]);
+    h.machine.allow_tower_rebuild = true;
+    h.storage.put_raw_tower(
+        &keys.primary.pubkey(),
+        tower_with_votes(&keys.primary, 1..=20).to_bytes(),
+    );
+    let mut bank = h.bank(100, 99);
+    bank.vote_accounts[0].lockouts = (30..=39).map(|s| (s, (40 - s) as u32)).collect();
+    bank.vote_accounts[0].last_vote = Some(39);
+    bank.vote_accounts[0].root_slot = Some(29);
+    h.step(Event::Bank(bank));
+    h.settle();
+    assert!(h.seen.exit.is_none());
+    let status = h.machine.status();
+    assert_eq!(status.role, Role::Voting);
+    assert_eq!(status.loaded_last_vote, Some(39), "the rebuilt tower");
+    assert_eq!(status.root, Some(29));
+}
