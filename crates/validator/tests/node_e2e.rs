@@ -380,3 +380,40 @@ async fn a_solana_rpc_that_is_not_a_local_cluster_is_named_as_such() {
         "{log}"
     );
 }
+
+/// `--log FILE` with logrotate's routine: the file is moved away, SIGUSR1
+/// arrives, and later lines go to a new file under the old name while the
+/// moved one keeps what was written before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_file_is_reopened_on_sigusr1() {
+    let lab = Lab::start(bin(), SLOT_MS, None).await.must();
+    let log = lab.dir.join("validator.log");
+    let mut args = lab.primary_args();
+    args.extend(["--log".into(), log.display().to_string()]);
+    let mut primary = lab.spawn_validator("primary", &args).must();
+    let instance = primary.instance(WAIT).await.must();
+    lab.cluster.wait_for_vote(&instance, 0, WAIT).await.must();
+    let rotated = lab.dir.join("validator.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    let pid = primary.pid().unwrap();
+    let sent = std::process::Command::new("kill")
+        .args(["-USR1", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let reopened =
+        towerlock_testsupport::lab::wait_until(WAIT, "the log file reopened", async || {
+            Ok(std::fs::read_to_string(&log)
+                .ok()
+                .filter(|text| text.contains("log file reopened")))
+        })
+        .await
+        .must();
+    assert!(
+        !reopened.contains("replaying"),
+        "start-up lines stay in the moved file"
+    );
+    let before = std::fs::read_to_string(&rotated).unwrap();
+    assert!(before.contains("replaying"), "{before}");
+    assert!(primary.is_running());
+}
