@@ -8,12 +8,7 @@ use std::path::Path;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_round_per_storage_ends_with_the_figures() {
     let towerlock = Path::new(env!("CARGO_BIN_EXE_towerlock"));
-    let validator = towerlock.with_file_name("towerlock-validator");
-    assert!(
-        validator.is_file(),
-        "{} is missing: build it with cargo build --workspace",
-        validator.display()
-    );
+    let validator = towerlock_testsupport::validator_beside(towerlock);
     let out = tokio::process::Command::new(towerlock)
         .args([
             "bench",

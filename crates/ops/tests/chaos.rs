@@ -2,7 +2,7 @@
 //! passes its audit and draws its timeline; the control (a second instance
 //! of the staked identity without the fence) is caught.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// Every fault kind `--faults` knows.
@@ -30,12 +30,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn chaos(dir: &Path, extra: &[&str]) -> Output {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let towerlock = Path::new(env!("CARGO_BIN_EXE_towerlock"));
-    let validator: PathBuf = towerlock.with_file_name("towerlock-validator");
-    assert!(
-        validator.exists(),
-        "{} is missing: build the workspace (cargo build --workspace) first",
-        validator.display()
-    );
+    let validator = towerlock_testsupport::validator_beside(towerlock);
     Command::new(towerlock)
         .arg("chaos")
         .arg("--dir")

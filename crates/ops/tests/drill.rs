@@ -6,12 +6,7 @@ use std::process::Command;
 #[test]
 fn drill_runs_the_seed_story_with_a_clean_audit() {
     let towerlock = std::path::Path::new(env!("CARGO_BIN_EXE_towerlock"));
-    let validator = towerlock.with_file_name("towerlock-validator");
-    assert!(
-        validator.exists(),
-        "{} is missing: build the workspace (cargo build --workspace) first",
-        validator.display()
-    );
+    let validator = towerlock_testsupport::validator_beside(towerlock);
     let out = Command::new(towerlock)
         .args(["drill", "--slot-ms", "120", "--validator-bin"])
         .arg(&validator)

@@ -13,14 +13,7 @@ const SLOT_MS: u64 = 200;
 const WAIT: Duration = Duration::from_secs(60);
 
 fn validator_bin() -> PathBuf {
-    let towerlock = std::path::Path::new(env!("CARGO_BIN_EXE_towerlock"));
-    let validator = towerlock.with_file_name("towerlock-validator");
-    assert!(
-        validator.exists(),
-        "{} is missing: build the workspace (cargo build --workspace) first",
-        validator.display()
-    );
-    validator
+    towerlock_testsupport::validator_beside(std::path::Path::new(env!("CARGO_BIN_EXE_towerlock")))
 }
 
 /// `fence status --json` of the lab's staked identity.

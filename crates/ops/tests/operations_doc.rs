@@ -558,13 +558,7 @@ fn towerlock() -> PathBuf {
 }
 
 fn validator() -> PathBuf {
-    let path = towerlock().with_file_name("towerlock-validator");
-    assert!(
-        path.is_file(),
-        "{} is missing: build the workspace (cargo build --workspace) first",
-        path.display()
-    );
-    path
+    towerlock_testsupport::validator_beside(&towerlock())
 }
 
 /// An installed program on PATH.

@@ -97,6 +97,18 @@ pub fn etcd_binary() -> PathBuf {
     towerlock_lab::etcd_binary().must()
 }
 
+/// The `towerlock-validator` built beside `towerlock` (where `cargo build
+/// --workspace` puts both); panics with how to build it when it is missing.
+pub fn validator_beside(towerlock: &std::path::Path) -> std::path::PathBuf {
+    let validator = towerlock.with_file_name("towerlock-validator");
+    assert!(
+        validator.is_file(),
+        "{} is missing: build the workspace (cargo build --workspace) first",
+        validator.display()
+    );
+    validator
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
