@@ -22,8 +22,9 @@ enum BenchCommand {
     /// Fenced etcd store vs plain put, file store with and without fsync,
     /// and takeover, against an etcd it starts (or one you name).
     Storage(BenchStorageArgs),
-    /// Slot-clock lateness and CPU of the local cluster with many synthetic
-    /// validators.
+    /// The local cluster's CPU and slot-clock lateness with and without real
+    /// vote transactions for many identities (alternating windows), how
+    /// soon those votes land, and a real validator's votes beside them.
     Cluster(BenchClusterArgs),
     /// Repeated manual failovers: time to `set-identity`, to the first vote
     /// sent and landed, and votes missed per failover.

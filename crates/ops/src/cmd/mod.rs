@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 pub mod bench_cluster;
+pub mod bench_cluster_voters;
 pub mod bench_failover;
 pub mod bench_scale;
 pub mod bench_scale_etcd;
