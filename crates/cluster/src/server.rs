@@ -323,9 +323,13 @@ async fn slot_clock(
 }
 
 async fn json_rpc(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    // Parsing and signature checks need no cluster: done before taking it,
+    // so that votes arriving together verify in parallel and the cluster
+    // is held only for the vote program.
+    let prepared = crate::rpc::prepare_body(&body);
     let response = {
         let mut cluster = shared.cluster.lock().expect("cluster lock");
-        let (response, outputs) = crate::rpc::handle_body(&mut cluster, &body, now_ms());
+        let (response, outputs) = crate::rpc::handle_prepared(&mut cluster, prepared, now_ms());
         shared.dispatch(outputs);
         response
     };

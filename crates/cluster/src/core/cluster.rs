@@ -23,6 +23,7 @@
 //! never land (as on Solana).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -225,7 +226,14 @@ pub struct Cluster {
     frozen_blocks: BTreeMap<u64, Vec<(u64, Hash)>>,
     gossip: GossipTable,
     stats: ForkStats,
+    /// The slot hashes of the last vote target. Every vote of a slot
+    /// targets the same bank (the tip), so they are walked once per slot,
+    /// not once per vote; banks change only when a slot ends, which clears it.
+    slot_hashes_memo: Option<(u64, SlotHashes)>,
 }
+
+/// A bank's ancestors with their hashes, newest first (the SlotHashes sysvar).
+type SlotHashes = Arc<[(u64, Hash)]>;
 
 fn b58<T: ToString>(x: &T) -> String {
     x.to_string()
@@ -314,6 +322,7 @@ impl Cluster {
             frozen_blocks: BTreeMap::new(),
             gossip: GossipTable::default(),
             stats: ForkStats::default(),
+            slot_hashes_memo: None,
         }
     }
 
@@ -460,6 +469,18 @@ impl Cluster {
         hashes
     }
 
+    /// [`Cluster::slot_hashes`] of a vote target, memoized until the slot ends.
+    fn target_slot_hashes(&mut self, target: u64) -> SlotHashes {
+        if let Some((slot, hashes)) = &self.slot_hashes_memo {
+            if *slot == target {
+                return hashes.clone();
+            }
+        }
+        let hashes: SlotHashes = self.slot_hashes(target).into();
+        self.slot_hashes_memo = Some((target, hashes.clone()));
+        hashes
+    }
+
     fn rng(&self, tag: &[u8], slot: u64) -> StdRng {
         StdRng::from_seed(hashv(&[tag, &self.seed, &slot.to_le_bytes()]).to_bytes())
     }
@@ -468,6 +489,7 @@ impl Cluster {
 
     /// Ends the current slot: its block (if any) becomes a bank.
     pub fn end_slot(&mut self, now_ms: u64) -> Outputs {
+        self.slot_hashes_memo = None;
         let slot = self.next_slot;
         self.next_slot += 1;
         let leader = self.leader_of(slot);
@@ -735,8 +757,21 @@ impl Cluster {
         instance: Option<String>,
         now_ms: u64,
     ) -> (VoteVerdict, Outputs) {
+        self.receive_parsed_vote(tx, vote_tx::parse(tx), instance, now_ms)
+    }
+
+    /// [`Cluster::receive_vote`] with the transaction already parsed by
+    /// [`vote_tx::parse`], which needs no cluster state: the RPC server
+    /// parses (and verifies the signatures) before it takes the cluster.
+    pub fn receive_parsed_vote(
+        &mut self,
+        tx: &Transaction,
+        parsed: Result<vote_tx::VoteTransaction, Rejection>,
+        instance: Option<String>,
+        now_ms: u64,
+    ) -> (VoteVerdict, Outputs) {
         let mut out = Outputs::default();
-        let parsed = match vote_tx::parse(tx) {
+        let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(rejection) => {
                 // Recorded too: the trail holds every vote transaction
@@ -884,7 +919,7 @@ impl Cluster {
             .lockouts
             .back()
             .map_or(self.tip, |l| self.vote_target(l.slot()));
-        let slot_hashes = self.slot_hashes(target);
+        let slot_hashes = self.target_slot_hashes(target);
         let state = self
             .pending_votes
             .get(&target)

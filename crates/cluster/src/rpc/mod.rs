@@ -79,16 +79,63 @@ impl RpcError {
 /// Handles one HTTP body (a call or a batch of calls) and returns the answer
 /// with what the calls produced (audit events, notifications).
 pub fn handle_body(cluster: &mut Cluster, body: &[u8], now_ms: u64) -> (Value, Outputs) {
-    let mut outputs = Outputs::default();
-    let value: Value = match serde_json::from_slice(body) {
-        Ok(value) => value,
-        Err(_) => {
-            return (
-                error_response(Value::Null, &RpcError::parse_error()),
-                outputs,
-            )
-        }
+    handle_prepared(cluster, prepare_body(body), now_ms)
+}
+
+/// A request body made ready without the cluster: the JSON parsed, and
+/// each `sendTransaction` call's transaction decoded and parsed with its
+/// signatures verified — the costly part of a vote, which needs no cluster
+/// state, so the server does it before it takes the cluster.
+pub struct Prepared {
+    /// `None`: the body is not JSON.
+    body: Option<Value>,
+    /// Per call of the body (one for a single call), its prepared vote.
+    votes: Vec<Option<PreparedVote>>,
+}
+
+/// A `sendTransaction` call whose transaction decoded.
+struct PreparedVote {
+    tx: solana_transaction::Transaction,
+    config: SendTransactionConfig,
+    parsed: Result<vote_tx::VoteTransaction, Rejection>,
+}
+
+/// Parses `body` and prepares its votes (see [`Prepared`]).
+pub fn prepare_body(body: &[u8]) -> Prepared {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return Prepared {
+            body: None,
+            votes: vec![],
+        };
     };
+    let prepare = |call: &Value| {
+        if call.get("method").and_then(Value::as_str) != Some("sendTransaction") {
+            return None;
+        }
+        let (tx, config) = decode_send(call_params(call).ok()?).ok()?;
+        let parsed = vote_tx::parse(&tx);
+        Some(PreparedVote { tx, config, parsed })
+    };
+    let votes = match &body {
+        Value::Array(calls) => calls.iter().map(prepare).collect(),
+        call => vec![prepare(call)],
+    };
+    Prepared {
+        body: Some(body),
+        votes,
+    }
+}
+
+/// Answers a prepared body with the cluster.
+pub fn handle_prepared(cluster: &mut Cluster, prepared: Prepared, now_ms: u64) -> (Value, Outputs) {
+    let mut outputs = Outputs::default();
+    let Some(value) = prepared.body else {
+        return (
+            error_response(Value::Null, &RpcError::parse_error()),
+            outputs,
+        );
+    };
+    let mut votes = prepared.votes.into_iter();
     let response = match value {
         Value::Array(calls) if calls.is_empty() => {
             error_response(Value::Null, &RpcError::invalid_request())
@@ -96,10 +143,13 @@ pub fn handle_body(cluster: &mut Cluster, body: &[u8], now_ms: u64) -> (Value, O
         Value::Array(calls) => Value::Array(
             calls
                 .into_iter()
-                .map(|call| handle_call(cluster, call, now_ms, &mut outputs))
+                .map(|call| {
+                    let vote = votes.next().flatten();
+                    handle_call(cluster, call, vote, now_ms, &mut outputs)
+                })
                 .collect(),
         ),
-        call => handle_call(cluster, call, now_ms, &mut outputs),
+        call => handle_call(cluster, call, votes.next().flatten(), now_ms, &mut outputs),
     };
     (response, outputs)
 }
@@ -108,26 +158,41 @@ fn error_response(id: Value, error: &RpcError) -> Value {
     json!({ "jsonrpc": "2.0", "error": error.to_json(), "id": id })
 }
 
-fn handle_call(cluster: &mut Cluster, call: Value, now_ms: u64, outputs: &mut Outputs) -> Value {
+fn handle_call(
+    cluster: &mut Cluster,
+    call: Value,
+    vote: Option<PreparedVote>,
+    now_ms: u64,
+    outputs: &mut Outputs,
+) -> Value {
     let id = call.get("id").cloned().unwrap_or(Value::Null);
     let method = call.get("method").and_then(Value::as_str);
     let version_ok = call.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
     let (Some(method), true) = (method, version_ok) else {
         return error_response(id, &RpcError::invalid_request());
     };
-    let params = match call.get("params") {
-        None | Some(Value::Null) => vec![],
-        Some(Value::Array(items)) => items.clone(),
-        Some(_) => {
-            return error_response(
-                id,
-                &RpcError::invalid_params("invalid type: map, expected a sequence"),
-            )
-        }
+    let params = match call_params(&call) {
+        Ok(params) => params,
+        Err(error) => return error_response(id, &error),
     };
-    match call_method(cluster, method, Params(params), now_ms, outputs) {
+    let result = match vote {
+        Some(vote) => answer_send(cluster, vote, now_ms, outputs),
+        None => call_method(cluster, method, params, now_ms, outputs),
+    };
+    match result {
         Ok(result) => json!({ "jsonrpc": "2.0", "result": result, "id": id }),
         Err(error) => error_response(id, &error),
+    }
+}
+
+/// A call's positional params (none when absent or null).
+fn call_params(call: &Value) -> Result<Params, RpcError> {
+    match call.get("params") {
+        None | Some(Value::Null) => Ok(Params(vec![])),
+        Some(Value::Array(items)) => Ok(Params(items.clone())),
+        Some(_) => Err(RpcError::invalid_params(
+            "invalid type: map, expected a sequence",
+        )),
     }
 }
 
@@ -551,6 +616,20 @@ fn send_transaction(
     now_ms: u64,
     outputs: &mut Outputs,
 ) -> Result<Value, RpcError> {
+    let (tx, config) = decode_send(params)?;
+    let parsed = vote_tx::parse(&tx);
+    answer_send(
+        cluster,
+        PreparedVote { tx, config, parsed },
+        now_ms,
+        outputs,
+    )
+}
+
+/// `sendTransaction`'s params: the decoded transaction and the config.
+fn decode_send(
+    params: Params,
+) -> Result<(solana_transaction::Transaction, SendTransactionConfig), RpcError> {
     params.count(1, 2)?;
     let encoded: String = params
         .get(0)?
@@ -573,7 +652,18 @@ fn send_transaction(
         }
     };
     let tx = vote_tx::decode(&bytes).map_err(|e| RpcError::new(-32602, e.to_string()))?;
-    let (verdict, out) = cluster.receive_vote(&tx, config.instance, now_ms);
+    Ok((tx, config))
+}
+
+/// Runs a decoded vote through the cluster; Solana's answer to it.
+fn answer_send(
+    cluster: &mut Cluster,
+    vote: PreparedVote,
+    now_ms: u64,
+    outputs: &mut Outputs,
+) -> Result<Value, RpcError> {
+    let PreparedVote { tx, config, parsed } = vote;
+    let (verdict, out) = cluster.receive_parsed_vote(&tx, parsed, config.instance, now_ms);
     extend(outputs, out);
     let signature = verdict.signature.to_string();
     match verdict.result {
