@@ -73,7 +73,7 @@ pub enum StorageError {
     VoteHistory {
         identity: Pubkey,
         location: String,
-        source: towerlock_tower::VoteHistoryError,
+        source: Box<towerlock_tower::VoteHistoryError>,
     },
 
     /// The tower handed to `store` is not the fenced identity's.

@@ -55,7 +55,7 @@ impl EtcdTowerStorage {
             StorageError::VoteHistory {
                 identity: *identity,
                 location: format!("etcd key {key}"),
-                source,
+                source: Box::new(source),
             }
         })
     }
