@@ -31,6 +31,9 @@ enum Command {
     Chaos(cmd::chaos::ChaosArgs),
     /// Inspect, export and import saved towers (agave's file format, or etcd).
     Tower(cmd::tower::TowerCmd),
+    /// Inspect, export and import Alpenglow vote histories (agave 4.x's
+    /// `vote_history-<pubkey>.bin`, or etcd).
+    VoteHistory(cmd::vote_history::VoteHistoryCmd),
     /// Make the TLS certificates that etcd and the validators use.
     Certs(cmd::certs::CertsCmd),
     /// Check an etcd cluster: reachability, TLS, compaction, latency.
@@ -127,6 +130,7 @@ fn main() -> ExitCode {
             Command::Drill(cmd) => cmd.run().await,
             Command::Chaos(cmd) => cmd.run().await,
             Command::Tower(cmd) => cmd.run().await,
+            Command::VoteHistory(cmd) => cmd.run().await,
             Command::Certs(cmd) => cmd.run().await,
             Command::Etcd(cmd) => cmd.run().await,
             Command::Fence(cmd) => cmd.run().await,

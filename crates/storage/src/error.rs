@@ -63,6 +63,19 @@ pub enum StorageError {
         location: String,
     },
 
+    /// No vote history is stored for this identity.
+    #[error("no saved vote history for {identity}")]
+    VoteHistoryNotFound { identity: Pubkey },
+
+    /// The stored vote history is corrupt, badly signed or another node's.
+    /// It is left in place.
+    #[error("vote history for {identity} at {location} is refused: {source}")]
+    VoteHistory {
+        identity: Pubkey,
+        location: String,
+        source: Box<towerlock_tower::VoteHistoryError>,
+    },
+
     /// The tower handed to `store` is not the fenced identity's.
     #[error("refusing to store the tower of {tower} under the fence of {fenced}")]
     IdentityMismatch { fenced: Pubkey, tower: Pubkey },

@@ -318,7 +318,7 @@ impl EtcdTowerStorage {
         result
     }
 
-    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError> {
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError> {
         self.get_until(key, Instant::now() + self.timeout).await
     }
 
@@ -431,7 +431,7 @@ impl EtcdTowerStorage {
 
     /// A write guarded by the fence: `then` runs only while `token` holds it.
     /// Returns the revision of the write.
-    async fn fenced(
+    pub(crate) async fn fenced(
         &self,
         what: &str,
         token: &FenceToken,

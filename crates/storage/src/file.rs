@@ -280,8 +280,20 @@ fn write_tower(
     bytes: &[u8],
     fsync: bool,
 ) -> Result<(), StorageError> {
+    write_file(dir, &tower_file_name(identity), bytes, fsync)
+}
+
+/// Writes `bytes` as `dir/name`: to a temporary file of a name no other
+/// writer uses, fsynced (unless `fsync` is off), renamed into place, the
+/// directory fsynced.
+pub(crate) fn write_file(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    fsync: bool,
+) -> Result<(), StorageError> {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let path = dir.join(tower_file_name(identity));
+    let path = dir.join(name);
     let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // Unique per process and write: two writers never share a temporary file.
     let new_path = path.with_extension(format!("bin.new.{}.{write}", std::process::id()));

@@ -24,6 +24,7 @@ mod file;
 mod memory;
 mod record;
 mod status;
+mod vote_history;
 
 pub use error::StorageError;
 pub use etcd::EtcdTowerStorage;
@@ -34,6 +35,9 @@ pub use file::{
 pub use memory::MemoryTowerStorage;
 pub use record::{leader_record, parse_leader_record, RecordError, RECORD_FORMAT};
 pub use status::{FenceStatus, Holder, StoredTower};
+pub use vote_history::{
+    parse_vote_history_file_name, vote_history_file_name, write_vote_history_file,
+};
 
 use async_trait::async_trait;
 use solana_pubkey::Pubkey;

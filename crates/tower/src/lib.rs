@@ -9,11 +9,14 @@
 //!   [`Tower::check_vote_stake_threshold`]).
 //! - [`SavedTower`]: a tower signed by its node, encoded byte for byte as agave
 //!   writes `tower-1_9-<pubkey>.bin` (and reading the older `tower-<pubkey>.bin`).
+//! - [`vote_history`]: Alpenglow's vote history, signed by its node, as agave
+//!   4.x writes `vote_history-<pubkey>.bin`.
 
 mod error;
 mod layout;
 mod saved;
 mod tower;
+pub mod vote_history;
 
 pub use error::TowerError;
 pub use layout::VoteTransaction;
@@ -21,6 +24,7 @@ pub use saved::{SavedTower, SavedTowerFormat, MAX_SAVED_TOWER_BYTES};
 pub use tower::{
     Recorded, ThresholdDecision, Tower, VoteRecorded, VOTE_THRESHOLD_DEPTH, VOTE_THRESHOLD_SIZE,
 };
+pub use vote_history::{SavedVoteHistory, VoteHistory, VoteHistoryError};
 
 pub use solana_vote_interface::state::{BlockTimestamp, Lockout, TowerSync, MAX_LOCKOUT_HISTORY};
 

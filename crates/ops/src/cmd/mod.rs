@@ -23,6 +23,7 @@ pub mod fence;
 pub mod sentinel;
 pub mod status;
 pub mod tower;
+pub mod vote_history;
 
 /// The `towerlock-validator` binary: `explicit`, else the one next to this
 /// executable (where `cargo build --workspace` puts it).

@@ -107,7 +107,7 @@ impl TowerCmd {
     }
 }
 
-async fn connect(args: &EtcdArgs) -> anyhow::Result<EtcdTowerStorage> {
+pub(super) async fn connect(args: &EtcdArgs) -> anyhow::Result<EtcdTowerStorage> {
     let config = EtcdConfig::from(args);
     EtcdTowerStorage::connect(&config)
         .await
@@ -237,7 +237,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// ", last store N s ago" by the stored tower's last vote timestamp.
-fn last_store_age(status: &towerlock_storage::FenceStatus) -> String {
+pub(super) fn last_store_age(status: &towerlock_storage::FenceStatus) -> String {
     let value = super::fence::status_json(status, super::fence::now_secs());
     value["tower"]["seconds_since_last_vote"]
         .as_i64()
