@@ -80,7 +80,7 @@ if [ "$skip_validator" = true ]; then
   exit 0
 fi
 
-step "type-checking the patched agave-validator $agave_version"
+step "compiling the patched agave-validator $agave_version (library)"
 # Built alone, from the published manifest plus the patch's dependency (its
 # path, relative to an agave checkout, does not apply here), with this
 # crate's lock file as the start so that agave's crates are the tested ones.
@@ -96,9 +96,6 @@ path = "$root/integrations/agave"
 # integrations/agave's profile, so that its compiled dependencies are reused.
 [profile.dev]
 debug = 0
-
-[profile.dev.package."*"]
-opt-level = 2
 TOML
 cp "$root/integrations/agave/Cargo.lock" Cargo.lock
 # `build --lib` rather than `check`: the tests above compiled agave's crates
