@@ -54,9 +54,6 @@ pub struct BenchClusterArgs {
     /// Pairs of windows (without, then with the generator).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pairs: u32,
-    /// Probability that a leader rotation starts a minor fork.
-    #[arg(long, default_value_t = 0.0)]
-    fork_rate: f64,
     /// Slots per epoch.
     #[arg(long, default_value_t = 8192)]
     epoch_slots: u64,
@@ -113,7 +110,9 @@ impl BenchClusterArgs {
             stake_percent: 30.0 / ours as f64,
             slots_per_epoch: self.epoch_slots,
             slot_ms: self.slot_ms,
-            fork_rate: self.fork_rate,
+            // No minor forks: the generator's towers follow the heaviest fork
+            // without fork choice, so a fork switch would break a lockout.
+            fork_rate: 0.0,
             synthetic: self.synthetic,
         };
         let (_, keys) =
