@@ -161,6 +161,30 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A fence holder is a validator that may still be running: importing
+/// would fence it out in the middle of its work, so an import refuses unless
+/// forced. (An orderly exit releases the fence: a holder is running, crashed
+/// or hung; the age of its last store tells which is likelier.)
+pub(super) async fn refuse_running_holder(
+    storage: &EtcdTowerStorage,
+    identity: &Pubkey,
+    force: bool,
+) -> anyhow::Result<()> {
+    let status = storage.fence_status(identity).await?;
+    if let Some(holder) = &status.holder {
+        let holder = &holder.record;
+        if !force {
+            bail!(
+                "{holder} holds the fence of {identity} in etcd{}: importing would stop that validator if it runs; \
+                 stop it (`exit` releases the fence), or if it crashed, pass --force",
+                last_store_age(&status)
+            );
+        }
+        eprintln!("note: taking the fence of {identity} from {holder}");
+    }
+    Ok(())
+}
+
 async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let (saved, _) = read_tower_file(&args.file, args.identity)?;
     let identity = saved.node_pubkey();
@@ -187,22 +211,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         Err(err) => eprintln!("warning: replacing an unreadable tower: {err}"),
     }
 
-    // A fence holder is a validator that may still be running: importing
-    // would fence it out in the middle of its work.
-    // (An orderly exit releases the fence: a holder is running, crashed or
-    // hung; the age of its last store tells which is likelier.)
-    let status = storage.fence_status(&identity).await?;
-    if let Some(holder) = &status.holder {
-        let holder = &holder.record;
-        if !args.force {
-            bail!(
-                "{holder} holds the fence of {identity} in etcd{}: importing would stop that validator if it runs; \
-                 stop it (`exit` releases the fence), or if it crashed, pass --force",
-                last_store_age(&status)
-            );
-        }
-        eprintln!("note: taking the fence of {identity} from {holder}");
-    }
+    refuse_running_holder(&storage, &identity, args.force).await?;
 
     let token = if args.force {
         storage.force_takeover(&identity).await?
@@ -237,7 +246,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// ", last store N s ago" by the stored tower's last vote timestamp.
-pub(super) fn last_store_age(status: &towerlock_storage::FenceStatus) -> String {
+fn last_store_age(status: &towerlock_storage::FenceStatus) -> String {
     let value = super::fence::status_json(status, super::fence::now_secs());
     value["tower"]["seconds_since_last_vote"]
         .as_i64()

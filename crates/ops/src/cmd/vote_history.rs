@@ -22,7 +22,7 @@ use towerlock_tower::vote_history::{
     Block, SavedVoteHistory, VoteHistory, MAX_SAVED_VOTE_HISTORY_BYTES,
 };
 
-use super::tower::{connect, last_store_age};
+use super::tower::{connect, refuse_running_holder};
 
 #[derive(Debug, Args)]
 pub struct VoteHistoryCmd {
@@ -169,20 +169,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     // Decide before touching the fence, so that a refusal changes nothing.
     refuse_older(&storage, &saved, &args, "").await?;
 
-    // A fence holder is a validator that may still be running: importing
-    // would fence it out in the middle of its work.
-    let status = storage.fence_status(&identity).await?;
-    if let Some(holder) = &status.holder {
-        let holder = &holder.record;
-        if !args.force {
-            bail!(
-                "{holder} holds the fence of {identity} in etcd{}: importing would stop that validator if it runs; \
-                 stop it (`exit` releases the fence), or if it crashed, pass --force",
-                last_store_age(&status)
-            );
-        }
-        eprintln!("note: taking the fence of {identity} from {holder}");
-    }
+    refuse_running_holder(&storage, &identity, args.force).await?;
 
     let token = if args.force {
         storage.force_takeover(&identity).await?
