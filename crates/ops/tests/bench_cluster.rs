@@ -3,8 +3,9 @@
 //! key=value line: the transactions were accepted and landed, the real
 //! validator voted in both kinds of window, and the audit is clean.
 
-use std::collections::HashMap;
 use std::path::Path;
+
+use towerlock_testsupport::BenchFigures;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_vote_transactions_land_and_are_measured() {
@@ -30,36 +31,27 @@ async fn real_vote_transactions_land_and_are_measured() {
         stderr.contains("pair 1/1: window with"),
         "no progress: {stderr}"
     );
-    let last = stdout.lines().last().unwrap_or_default();
-    let figures: HashMap<&str, &str> = last
-        .split_whitespace()
-        .filter_map(|pair| pair.split_once('='))
-        .collect();
-    let number = |key: &str| -> f64 {
-        let value: f64 = figures
-            .get(key)
-            .unwrap_or_else(|| panic!("no {key} in {last}"))
-            .parse()
-            .unwrap_or_else(|_| panic!("{key} is not a number in {last}"));
-        assert!(value.is_finite(), "{key} in {last}");
-        value
-    };
+    let figures = BenchFigures::from_stdout(&stdout);
+    let last = figures.line();
     // A 4 s window of 150 ms slots: about 26 banks, 20 votes each.
-    assert!(number("votes_per_s") > 20.0, "{last}");
-    assert!(number("accepted") > 0.9, "{last}");
-    assert!(number("landed") > 0.8, "{last}");
-    assert!(number("credits_per_vote") > 0.0, "{last}");
-    assert!(number("send_p50_ms") > 0.0, "{last}");
+    assert!(figures.number("votes_per_s") > 20.0, "{last}");
+    assert!(figures.number("accepted") > 0.9, "{last}");
+    assert!(figures.number("landed") > 0.8, "{last}");
+    assert!(figures.number("credits_per_vote") > 0.0, "{last}");
+    assert!(figures.number("send_p50_ms") > 0.0, "{last}");
     for side in ["without", "with"] {
-        assert!(number(&format!("cluster_cores_{side}")) > 0.0, "{last}");
         assert!(
-            number(&format!("validator_sent_p50_ms_{side}")) >= 0.0,
+            figures.number(&format!("cluster_cores_{side}")) > 0.0,
             "{last}"
         );
-        let credits = number(&format!("validator_credits_{side}"));
+        assert!(
+            figures.number(&format!("validator_sent_p50_ms_{side}")) >= 0.0,
+            "{last}"
+        );
+        let credits = figures.number(&format!("validator_credits_{side}"));
         assert!((1.0..=16.0).contains(&credits), "{side}: {last}");
     }
-    number("cluster_us_per_vote");
-    assert_eq!(figures.get("voters"), Some(&"20"), "{last}");
-    assert_eq!(figures.get("audit_clean"), Some(&"true"), "{last}");
+    figures.number("cluster_us_per_vote");
+    assert_eq!(figures.get("voters"), Some("20"), "{last}");
+    assert_eq!(figures.get("audit_clean"), Some("true"), "{last}");
 }

@@ -2,8 +2,9 @@
 //! the local cluster, validator processes) and ends with its key=value line.
 //! A smoke run: the figures are printed, never asserted.
 
-use std::collections::HashMap;
 use std::path::Path;
+
+use towerlock_testsupport::BenchFigures;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_quick_failover_ends_with_the_figures_and_a_clean_audit() {
@@ -25,11 +26,8 @@ async fn one_quick_failover_ends_with_the_figures_and_a_clean_audit() {
         out.status
     );
     assert!(stderr.contains("failover 1/1"), "no progress: {stderr}");
-    let last = stdout.lines().last().unwrap_or_default();
-    let figures: HashMap<&str, &str> = last
-        .split_whitespace()
-        .filter_map(|pair| pair.split_once('='))
-        .collect();
+    let figures = BenchFigures::from_stdout(&stdout);
+    let last = figures.line();
     for key in [
         "set_identity_p50_ms",
         "set_identity_max_ms",
@@ -40,15 +38,11 @@ async fn one_quick_failover_ends_with_the_figures_and_a_clean_audit() {
         "missed_votes_p50",
         "missed_votes_max",
     ] {
-        let value: f64 = figures
-            .get(key)
-            .unwrap_or_else(|| panic!("no {key} in {last:?}"))
-            .parse()
-            .unwrap_or_else(|e| panic!("{key} in {last:?}: {e}"));
+        let value = figures.number(key);
         assert!(value.is_finite() && value >= 0.0, "{key}={value}");
     }
-    assert_eq!(figures.get("failovers"), Some(&"1"), "{last}");
-    assert_eq!(figures.get("slot_ms"), Some(&"150"), "{last}");
-    assert_eq!(figures.get("audit_clean"), Some(&"true"), "{last}");
+    assert_eq!(figures.get("failovers"), Some("1"), "{last}");
+    assert_eq!(figures.get("slot_ms"), Some("150"), "{last}");
+    assert_eq!(figures.get("audit_clean"), Some("true"), "{last}");
     assert!(stdout.contains("audit: clean"), "{stdout}");
 }

@@ -2,7 +2,7 @@
 //! short slice on one member and on three) ends with its key=value line:
 //! every figure present and a finite number, stores made, no errors.
 
-use std::collections::HashMap;
+use towerlock_testsupport::BenchFigures;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_fleet_on_one_and_three_members_ends_with_the_figures() {
@@ -31,47 +31,31 @@ async fn a_small_fleet_on_one_and_three_members_ends_with_the_figures() {
         stderr.contains("3 members: 6 identities take their fences"),
         "no progress: {stderr}"
     );
-    let last = stdout.lines().last().unwrap_or_default();
-    let figures: HashMap<&str, &str> = last
-        .split_whitespace()
-        .filter_map(|pair| pair.split_once('='))
-        .collect();
+    let figures = BenchFigures::from_stdout(&stdout);
+    let last = figures.line();
     for m in ["m1", "m3"] {
         for key in ["store_p50_ms", "store_p99_ms", "store_max_ms", "etcd_cores"] {
-            let value = number(&figures, &format!("{m}_{key}"), last);
+            let value = figures.number(&format!("{m}_{key}"));
             assert!(value > 0.0, "{m}_{key}={value}");
         }
         // 6 identities storing every 100 ms for a second.
         assert!(
-            number(&figures, &format!("{m}_writes_per_s"), last) >= 20.0,
+            figures.number(&format!("{m}_writes_per_s")) >= 20.0,
             "{last}"
         );
-        assert!(
-            number(&figures, &format!("{m}_quota_gib"), last) >= 2.0,
-            "{last}"
-        );
-        number(&figures, &format!("{m}_db_mb_per_hour"), last);
+        assert!(figures.number(&format!("{m}_quota_gib")) >= 2.0, "{last}");
+        figures.number(&format!("{m}_db_mb_per_hour"));
         assert_eq!(
             figures.get(format!("{m}_errors").as_str()),
-            Some(&"0"),
+            Some("0"),
             "{last}"
         );
     }
-    number(&figures, "p99_ratio", last);
-    assert_eq!(figures.get("validators"), Some(&"6"), "{last}");
-    assert_eq!(figures.get("connections"), Some(&"2"), "{last}");
+    figures.number("p99_ratio");
+    assert_eq!(figures.get("validators"), Some("6"), "{last}");
+    assert_eq!(figures.get("connections"), Some("2"), "{last}");
     assert!(
-        matches!(figures.get("target_met"), Some(&"false")),
+        matches!(figures.get("target_met"), Some("false")),
         "6 < 1000: {last}"
     );
-}
-
-fn number(figures: &HashMap<&str, &str>, key: &str, line: &str) -> f64 {
-    let value: f64 = figures
-        .get(key)
-        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{key} in {line:?}: {e}"));
-    assert!(value.is_finite(), "{key}={value}");
-    value
 }

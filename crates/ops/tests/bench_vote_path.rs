@@ -2,8 +2,9 @@
 //! storage, fast slots) ends with its key=value line: every figure present
 //! and a finite number, votes measured for both storages, a clean audit.
 
-use std::collections::HashMap;
 use std::path::Path;
+
+use towerlock_testsupport::BenchFigures;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_round_per_storage_ends_with_the_figures() {
@@ -32,41 +33,25 @@ async fn one_round_per_storage_ends_with_the_figures() {
         out.status
     );
     assert!(stderr.contains("round 2/2: etcd"), "no progress: {stderr}");
-    let last = stdout.lines().last().unwrap_or_default();
-    let figures: HashMap<&str, &str> = last
-        .split_whitespace()
-        .filter_map(|pair| pair.split_once('='))
-        .collect();
+    let figures = BenchFigures::from_stdout(&stdout);
+    let last = figures.line();
     for storage in ["file", "etcd"] {
         for what in ["sent", "landed", "store"] {
             for tag in ["p50", "p99", "max"] {
-                let value = number(&figures, &format!("{storage}_{what}_{tag}_ms"), last);
+                let value = figures.number(&format!("{storage}_{what}_{tag}_ms"));
                 assert!(value >= 0.0, "{storage}_{what}_{tag}_ms={value}");
             }
         }
-        let credits = number(&figures, &format!("{storage}_credits_per_slot"), last);
+        let credits = figures.number(&format!("{storage}_credits_per_slot"));
         assert!((0.0..=16.0).contains(&credits), "{last}");
-        assert!(
-            number(&figures, &format!("{storage}_votes"), last) >= 4.0,
-            "{last}"
-        );
+        assert!(figures.number(&format!("{storage}_votes")) >= 4.0, "{last}");
     }
-    number(&figures, "etcd_added_p99_ms", last);
-    number(&figures, "etcd_store_added_p99_ms", last);
-    assert_eq!(figures.get("slot_ms"), Some(&"150"), "{last}");
-    assert_eq!(figures.get("audit_clean"), Some(&"true"), "{last}");
+    figures.number("etcd_added_p99_ms");
+    figures.number("etcd_store_added_p99_ms");
+    assert_eq!(figures.get("slot_ms"), Some("150"), "{last}");
+    assert_eq!(figures.get("audit_clean"), Some("true"), "{last}");
     assert!(
-        matches!(figures.get("target_met"), Some(&"true" | &"false")),
+        matches!(figures.get("target_met"), Some("true" | "false")),
         "{last}"
     );
-}
-
-fn number(figures: &HashMap<&str, &str>, key: &str, line: &str) -> f64 {
-    let value: f64 = figures
-        .get(key)
-        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{key} in {line:?}: {e}"));
-    assert!(value.is_finite(), "{key}={value}");
-    value
 }

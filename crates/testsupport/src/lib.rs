@@ -109,6 +109,46 @@ pub fn validator_beside(towerlock: &std::path::Path) -> std::path::PathBuf {
     validator
 }
 
+/// A benchmark's final `key=value` line, as the bench tests read it.
+pub struct BenchFigures {
+    line: String,
+    figures: std::collections::HashMap<String, String>,
+}
+
+impl BenchFigures {
+    /// The last line of a bench's standard output.
+    pub fn from_stdout(stdout: &str) -> Self {
+        let line = stdout.lines().last().unwrap_or_default().to_string();
+        let figures = line
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self { line, figures }
+    }
+
+    /// The whole line (for assertion messages).
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// A figure as printed.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.figures.get(key).map(String::as_str)
+    }
+
+    /// A figure that must be present and a finite number.
+    pub fn number(&self, key: &str) -> f64 {
+        let value: f64 = self
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} in {:?}", self.line))
+            .parse()
+            .unwrap_or_else(|e| panic!("{key} in {:?}: {e}", self.line));
+        assert!(value.is_finite(), "{key}={value} in {:?}", self.line);
+        value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
