@@ -85,7 +85,6 @@ struct Side {
     /// The real validators: bank frozen → vote received.
     validator_sent: Samples,
     validator_credits: Vec<u64>,
-    banks: u64,
 }
 
 impl BenchClusterArgs {
@@ -405,7 +404,6 @@ fn sides(
         let at = frozen.get(&(first_slot + i as u64)).copied();
         if let Some(side) = at.and_then(side_of) {
             sides[side].lateness.push(Duration::from_micros(*late));
-            sides[side].banks += 1;
         }
     }
     // The real validators' votes: bank frozen → received, and the credits

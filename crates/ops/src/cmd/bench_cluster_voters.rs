@@ -48,8 +48,6 @@ pub struct VoterReport {
     pub accepted: u64,
     /// For each landed vote: slots from its slot to the first bank holding it.
     pub landed_after_slots: Vec<u64>,
-    /// Votes sent per slot voted on, with the slot (for the windows).
-    pub votes_by_slot: Vec<(u64, u64)>,
     /// The generator thread's own CPU time, in seconds.
     pub cpu_seconds: f64,
 }
@@ -170,14 +168,14 @@ async fn run(
     // Once told to stop, the generator stops voting and watches a few more
     // banks, so that the last votes can land before it reports.
     let mut drain_until: Option<u64> = None;
+    let mut last_voted: Option<u64> = None;
     loop {
         let bank = tokio::select! {
             bank = banks.next::<BankNotification>() => {
                 bank.map_err(|e| anyhow!("the cluster's bank stream ended: {e}"))?
             }
             _ = &mut stopped, if drain_until.is_none() => {
-                let last = report.votes_by_slot.last().map_or(0, |(slot, _)| *slot);
-                drain_until = Some(last + DRAIN_SLOTS);
+                drain_until = Some(last_voted.unwrap_or(0) + DRAIN_SLOTS);
                 continue;
             }
         };
@@ -191,7 +189,7 @@ async fn run(
             continue;
         }
         let txs = vote_on(&bank, &mut voting);
-        report.votes_by_slot.push((bank.slot, txs.len() as u64));
+        last_voted = Some(bank.slot);
         let per_lane = txs.len().div_ceil(LANES).max(1);
         let mut txs = txs.into_iter();
         loop {
