@@ -67,6 +67,24 @@ fn assert_refused(out: &std::process::Output, needle: &str) {
     );
 }
 
+/// `fence status` shows the vote history next to the tower (as JSON and
+/// as text): newest vote and number of votes of a `saved_history`.
+fn assert_fence_status_shows(flags: &[&str], keypair: &Keypair, votes: u64) {
+    let id = keypair.pubkey().to_string();
+    let json = ["fence", "status", "--json", "--identity", &id];
+    let status = towerlock(&[&json[..], flags].concat());
+    assert!(status.status.success(), "{}", stderr(&status));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["vote_history"]["last_voted_slot"], votes);
+    assert_eq!(status["vote_history"]["votes"], 2 * votes);
+    let text = towerlock(&[&json[..1], &json[1..2], &json[3..], flags].concat());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!("Vote history:      last vote slot {votes}")),
+        "{text}"
+    );
+}
+
 #[test]
 fn show_prints_an_agave_vote_history_as_text_and_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,6 +236,7 @@ async fn import_export_and_show_through_etcd() {
         Some(20),
         "etcd unchanged"
     );
+    assert_fence_status_shows(&flags, &keypair, 20);
     let out = towerlock(&[&["vote-history", "import", "--force", &older][..], &flags].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let replaced = storage
@@ -273,7 +292,7 @@ async fn import_refuses_to_fence_out_a_running_validator_and_fences_it_when_forc
     // A validator holds the fence and stored a history under it.
     let validator = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
     let token = validator.takeover(&keypair.pubkey()).await.unwrap().token;
-    validator
+    let _stored = validator
         .store_vote_history(&token, &saved_history(&keypair, 3))
         .await
         .unwrap();

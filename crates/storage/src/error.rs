@@ -76,8 +76,9 @@ pub enum StorageError {
         source: Box<towerlock_tower::VoteHistoryError>,
     },
 
-    /// The tower handed to `store` is not the fenced identity's.
-    #[error("refusing to store the tower of {tower} under the fence of {fenced}")]
+    /// The tower (or vote history) handed to a store is not the fenced
+    /// identity's.
+    #[error("refusing to store a record of {tower} under the fence of {fenced}")]
     IdentityMismatch { fenced: Pubkey, tower: Pubkey },
 
     /// Another process on this host holds the tower's lock file.

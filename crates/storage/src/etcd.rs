@@ -4,7 +4,8 @@
 //! Keys (agave's names, under an optional prefix):
 //! `<identity>/instance` holds the [`InstanceRecord`] of the fence holder,
 //! `<identity>/tower` the saved tower (the same bytes as agave's file),
-//! `<identity>/leader` the last leader slot produced.
+//! `<identity>/leader` the last leader slot produced, `<identity>/vote_history`
+//! Alpenglow's vote history (the same bytes as agave 4.x's file).
 //!
 //! etcd's Lock and Election APIs are never used: their safety depends on
 //! leases and clocks. Every write is a plain transaction whose compare is the
@@ -26,10 +27,11 @@ use towerlock_etcd::{
     },
     Endpoints, EtcdConfig,
 };
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 
 use crate::{
-    FenceToken, InstanceRecord, LeaderSlotFenced, StorageError, Takeover, TowerStorage, TowerStored,
+    vote_history::verify_vote_history, FenceToken, InstanceRecord, LeaderSlotFenced, StorageError,
+    Takeover, TowerStorage, TowerStored, VoteHistoryStored,
 };
 
 /// Fenced tower storage in etcd.
@@ -332,17 +334,18 @@ impl EtcdTowerStorage {
         Ok(response.kvs().first().cloned())
     }
 
-    /// One write transaction: take the fence only if the tower is still
-    /// the one verified (`seen_revision`, 0 when absent), and read the last
-    /// fenced leader slot; otherwise read the new tower.
-    fn takeover_txn(&self, identity: &Pubkey, seen_revision: i64) -> Txn {
+    /// One write transaction: take the fence only if the tower and the vote
+    /// history are still the ones verified (`seen`: their mod revisions, 0
+    /// when absent), and read the last fenced leader slot; otherwise read
+    /// both records again.
+    fn takeover_txn(&self, identity: &Pubkey, seen: Seen) -> Txn {
         let tower_key = self.key(identity, "tower");
+        let history_key = self.key(identity, "vote_history");
         Txn::new()
-            .when([Compare::mod_revision(
-                tower_key.as_str(),
-                CompareOp::Equal,
-                seen_revision,
-            )])
+            .when([
+                Compare::mod_revision(tower_key.as_str(), CompareOp::Equal, seen.tower),
+                Compare::mod_revision(history_key.as_str(), CompareOp::Equal, seen.history),
+            ])
             .and_then([
                 TxnOp::put(
                     self.key(identity, "instance"),
@@ -351,7 +354,7 @@ impl EtcdTowerStorage {
                 ),
                 TxnOp::get(self.key(identity, "leader"), None),
             ])
-            .or_else([TxnOp::get(tower_key, None)])
+            .or_else([TxnOp::get(tower_key, None), TxnOp::get(history_key, None)])
     }
 
     /// The takeover that `response` (a transaction of
@@ -359,7 +362,7 @@ impl EtcdTowerStorage {
     fn taken(
         &self,
         identity: &Pubkey,
-        tower: Option<SavedTower>,
+        (tower, vote_history): Verified,
         response: &TxnResponse,
     ) -> Result<Takeover, StorageError> {
         let revision = response.header().map(|h| h.revision()).unwrap_or_default();
@@ -390,6 +393,7 @@ impl EtcdTowerStorage {
             tower,
             displaced,
             last_leader_slot,
+            vote_history,
         })
     }
 
@@ -413,6 +417,33 @@ impl EtcdTowerStorage {
                 source: newer,
             },
         })
+    }
+
+    /// The records a takeover found, verified before the fence moves: a
+    /// corrupt or foreign one stops it without displacing anyone.
+    fn verify_seen(
+        &self,
+        identity: &Pubkey,
+        tower: Option<&KeyValue>,
+        history: Option<&KeyValue>,
+    ) -> Result<(Seen, Verified), StorageError> {
+        let seen = Seen {
+            tower: tower.map_or(0, KeyValue::mod_revision),
+            history: history.map_or(0, KeyValue::mod_revision),
+        };
+        let tower = tower
+            .map(|kv| self.verify(identity, kv.value()))
+            .transpose()?;
+        let history = history
+            .map(|kv| {
+                verify_vote_history(
+                    identity,
+                    || format!("etcd key {}", self.key(identity, "vote_history")),
+                    kv.value(),
+                )
+            })
+            .transpose()?;
+        Ok((seen, (tower, history)))
     }
 
     pub(crate) fn verify(
@@ -503,27 +534,31 @@ impl TowerStorage for EtcdTowerStorage {
                 });
             }
         }
-        let mut seen = self.get_until(&tower_key, until).await?;
+        let mut seen_tower = self.get_until(&tower_key, until).await?;
+        let mut seen_history = self
+            .get_until(&self.key(identity, "vote_history"), until)
+            .await?;
         loop {
-            // Verify the tower before the fence moves: a corrupt or foreign
-            // tower stops us without displacing anyone.
-            let (seen_revision, tower) = match &seen {
-                Some(kv) => (kv.mod_revision(), Some(self.verify(identity, kv.value())?)),
-                None => (0, None),
-            };
+            // Verify both records before the fence moves: a corrupt or
+            // foreign one stops us without displacing anyone.
+            let (seen, verified) =
+                self.verify_seen(identity, seen_tower.as_ref(), seen_history.as_ref())?;
             // Sent again through the next endpoint when unanswered: the
-            // compare is on the tower, not on an earlier attempt of ours, and
-            // the token is the revision of the attempt that answered. (Should
-            // an unanswered attempt land later still, it moves the fence to
-            // our record again: stores under every earlier token fail, ours
-            // included, until the next takeover; none slips through.)
-            let txn = self.takeover_txn(identity, seen_revision);
+            // compare is on the records, not on an earlier attempt of ours,
+            // and the token is the revision of the attempt that answered.
+            // (Should an unanswered attempt land later still, it moves the
+            // fence to our record again: stores under every earlier token
+            // fail, ours included, until the next takeover; none slips
+            // through.)
+            let txn = self.takeover_txn(identity, seen);
             let response = self.on_any("takeover", until, txn_request(txn)).await?;
             if !response.succeeded() {
-                seen = response.op_responses().into_iter().find_map(|op| match op {
+                let mut found = response.op_responses().into_iter().map(|op| match op {
                     TxnOpResponse::Get(get) => get.kvs().first().cloned(),
                     _ => None,
                 });
+                seen_tower = found.next().flatten();
+                seen_history = found.next().flatten();
                 if Instant::now() >= until {
                     return Err(StorageError::Busy {
                         identity: *identity,
@@ -532,7 +567,7 @@ impl TowerStorage for EtcdTowerStorage {
                 }
                 continue;
             }
-            return self.taken(identity, tower, &response);
+            return self.taken(identity, verified, &response);
         }
     }
 
@@ -604,7 +639,48 @@ impl TowerStorage for EtcdTowerStorage {
             })?;
         self.verify(identity, kv.value())
     }
+
+    async fn store_vote_history(
+        &self,
+        token: &FenceToken,
+        history: &SavedVoteHistory,
+    ) -> Result<VoteHistoryStored, StorageError> {
+        token.admits_history(history)?;
+        let key = self.key(&token.identity, "vote_history");
+        let revision = self
+            .fenced(
+                "store vote history",
+                token,
+                TxnOp::put(key, history.to_bytes(), None),
+            )
+            .await?;
+        Ok(VoteHistoryStored::new(token, history, revision))
+    }
+
+    async fn load_vote_history_unfenced(
+        &self,
+        identity: &Pubkey,
+    ) -> Result<SavedVoteHistory, StorageError> {
+        let key = self.key(identity, "vote_history");
+        let kv = self
+            .get(&key)
+            .await?
+            .ok_or(StorageError::VoteHistoryNotFound {
+                identity: *identity,
+            })?;
+        verify_vote_history(identity, || format!("etcd key {key}"), kv.value())
+    }
 }
+
+/// The mod revisions of the records a takeover verified (0: absent).
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    tower: i64,
+    history: i64,
+}
+
+/// The records a takeover verified.
+type Verified = (Option<SavedTower>, Option<SavedVoteHistory>);
 
 /// What a request through one endpoint's client returns.
 type Reply<T> = Pin<Box<dyn Future<Output = Result<T, towerlock_etcd::etcd_client::Error>> + Send>>;

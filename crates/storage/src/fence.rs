@@ -5,7 +5,7 @@ use std::fmt;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use solana_pubkey::Pubkey;
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 
 /// A random 128-bit id, fresh for every process: unlike agave's wall-clock
 /// milliseconds, two starts can never share one.
@@ -161,12 +161,22 @@ impl FenceToken {
     /// Whether `tower` may be stored under this fence: only the fenced
     /// identity's own tower.
     pub fn admits(&self, tower: &SavedTower) -> Result<(), crate::StorageError> {
-        if tower.node_pubkey() == self.identity {
+        self.admits_node(tower.node_pubkey())
+    }
+
+    /// Whether `history` may be stored under this fence: only the fenced
+    /// identity's own vote history.
+    pub fn admits_history(&self, history: &SavedVoteHistory) -> Result<(), crate::StorageError> {
+        self.admits_node(history.node_pubkey())
+    }
+
+    fn admits_node(&self, node: Pubkey) -> Result<(), crate::StorageError> {
+        if node == self.identity {
             Ok(())
         } else {
             Err(crate::StorageError::IdentityMismatch {
                 fenced: self.identity,
-                tower: tower.node_pubkey(),
+                tower: node,
             })
         }
     }
@@ -184,6 +194,10 @@ pub struct Takeover {
     /// the same transaction, so no earlier holder can add to it: the new
     /// holder must not produce this slot or an older one again.
     pub last_leader_slot: Option<u64>,
+    /// The stored Alpenglow vote history, verified to be the identity's;
+    /// `None` if none exists. Read with the tower, under the same compare: no
+    /// earlier holder's store can land after it.
+    pub vote_history: Option<SavedVoteHistory>,
 }
 
 /// Receipt of a successful fenced tower store: which identity's tower, up
@@ -223,6 +237,47 @@ impl TowerStored {
     /// The last vote of the stored tower.
     pub fn last_vote(&self) -> Option<Slot> {
         self.last_vote
+    }
+
+    /// The storage revision of the write.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+}
+
+/// Receipt of a successful fenced vote-history store: which identity's
+/// history, up to which slot, at which storage revision. An Alpenglow vote
+/// leaves only with one in hand, as a TowerBFT vote with a [`TowerStored`].
+///
+/// ```compile_fail
+/// use towerlock_storage::VoteHistoryStored;
+/// let forged = VoteHistoryStored { identity: Default::default(), last_voted_slot: Some(7), revision: 1 };
+/// ```
+#[must_use = "a store receipt is what lets the vote leave"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct VoteHistoryStored {
+    identity: Pubkey,
+    last_voted_slot: Option<Slot>,
+    revision: i64,
+}
+
+impl VoteHistoryStored {
+    pub(crate) fn new(token: &FenceToken, history: &SavedVoteHistory, revision: i64) -> Self {
+        Self {
+            identity: token.identity,
+            last_voted_slot: history.history().last_voted_slot(),
+            revision,
+        }
+    }
+
+    /// The identity whose vote history was stored.
+    pub fn identity(&self) -> Pubkey {
+        self.identity
+    }
+
+    /// The newest slot the stored history voted in.
+    pub fn last_voted_slot(&self) -> Option<Slot> {
+        self.last_voted_slot
     }
 
     /// The storage revision of the write.

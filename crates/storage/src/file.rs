@@ -10,10 +10,12 @@ use std::{
 
 use async_trait::async_trait;
 use solana_pubkey::Pubkey;
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 
 use crate::{
-    FenceToken, InstanceRecord, LeaderSlotFenced, StorageError, Takeover, TowerStorage, TowerStored,
+    vote_history::{read_vote_history_file, vote_history_file_name},
+    FenceToken, InstanceRecord, LeaderSlotFenced, StorageError, Takeover, TowerStorage,
+    TowerStored, VoteHistoryStored,
 };
 
 /// agave's name for a current tower file.
@@ -46,7 +48,8 @@ pub fn parse_tower_file_name(name: &str) -> Option<TowerFileName> {
     })
 }
 
-/// Towers as files in one directory, named as agave names them.
+/// Towers (and Alpenglow vote histories) as files in one directory, named
+/// as agave names them.
 ///
 /// Writes go to `<name>.new`, are fsynced, renamed over the old file, and the
 /// directory is fsynced: a crash leaves the old tower or the new one, never a
@@ -94,9 +97,19 @@ impl FileTowerStorage {
         blocking(move || read_tower(&dir, &identity)).await
     }
 
-    async fn write_durably(&self, identity: &Pubkey, bytes: Vec<u8>) -> Result<(), StorageError> {
-        let (dir, identity, fsync) = (self.dir.clone(), *identity, self.fsync);
-        blocking(move || write_tower(&dir, &identity, &bytes, fsync)).await
+    async fn read_vote_history(
+        &self,
+        identity: &Pubkey,
+    ) -> Result<Option<SavedVoteHistory>, StorageError> {
+        let (dir, identity) = (self.dir.clone(), *identity);
+        blocking(move || read_vote_history_file(&dir, &identity)).await
+    }
+
+    /// Writes `bytes` as `name` in the directory, durably (unless
+    /// `without_fsync`), on the blocking pool.
+    async fn write_durably(&self, name: String, bytes: Vec<u8>) -> Result<(), StorageError> {
+        let (dir, fsync) = (self.dir.clone(), self.fsync);
+        blocking(move || write_file(&dir, &name, &bytes, fsync)).await
     }
 
     fn check_fence(&self, token: &FenceToken) -> Result<(), StorageError> {
@@ -156,9 +169,10 @@ impl TowerStorage for FileTowerStorage {
                 held.insert(*identity, (file, 0));
             }
         }
-        // The tower is verified before the fence moves (the lock file keeps
-        // other processes from writing meanwhile).
+        // The tower and the vote history are verified before the fence
+        // moves (the lock file keeps other processes from writing meanwhile).
         let tower = self.read(identity).await?;
+        let vote_history = self.read_vote_history(identity).await?;
         let revision = self.next_revision();
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let displaced = held
@@ -173,6 +187,7 @@ impl TowerStorage for FileTowerStorage {
             // One host, one process (the lock file): the process itself
             // remembers what it produced.
             last_leader_slot: None,
+            vote_history,
         })
     }
 
@@ -183,7 +198,7 @@ impl TowerStorage for FileTowerStorage {
     ) -> Result<TowerStored, StorageError> {
         token.admits(tower)?;
         self.check_fence(token)?;
-        self.write_durably(&token.identity, tower.to_bytes())
+        self.write_durably(tower_file_name(&token.identity), tower.to_bytes())
             .await?;
         Ok(TowerStored::new(token, tower, self.next_revision()))
     }
@@ -224,6 +239,29 @@ impl TowerStorage for FileTowerStorage {
         self.read(identity).await?.ok_or(StorageError::NotFound {
             identity: *identity,
         })
+    }
+
+    async fn store_vote_history(
+        &self,
+        token: &FenceToken,
+        history: &SavedVoteHistory,
+    ) -> Result<VoteHistoryStored, StorageError> {
+        token.admits_history(history)?;
+        self.check_fence(token)?;
+        self.write_durably(vote_history_file_name(&token.identity), history.to_bytes())
+            .await?;
+        Ok(VoteHistoryStored::new(token, history, self.next_revision()))
+    }
+
+    async fn load_vote_history_unfenced(
+        &self,
+        identity: &Pubkey,
+    ) -> Result<SavedVoteHistory, StorageError> {
+        self.read_vote_history(identity)
+            .await?
+            .ok_or(StorageError::VoteHistoryNotFound {
+                identity: *identity,
+            })
     }
 }
 
@@ -271,16 +309,7 @@ fn read_tower(dir: &Path, identity: &Pubkey) -> Result<Option<SavedTower>, Stora
 /// temporary file of a name no other writer uses, fsynced, renamed into
 /// place, the directory fsynced. A failure leaves the old file whole.
 pub fn write_tower_file(dir: &Path, identity: &Pubkey, bytes: &[u8]) -> Result<(), StorageError> {
-    write_tower(dir, identity, bytes, true)
-}
-
-fn write_tower(
-    dir: &Path,
-    identity: &Pubkey,
-    bytes: &[u8],
-    fsync: bool,
-) -> Result<(), StorageError> {
-    write_file(dir, &tower_file_name(identity), bytes, fsync)
+    write_file(dir, &tower_file_name(identity), bytes, true)
 }
 
 /// Writes `bytes` as `dir/name`: to a temporary file of a name no other

@@ -12,7 +12,9 @@
 //! [`TowerStorage::store`] is conditional on that token and either returns a
 //! [`TowerStored`] receipt (and every leader-slot fence a [`LeaderSlotFenced`]), or [`StorageError::LockLost`] naming who took over, or
 //! [`StorageError::Unavailable`] when the outcome is unknown. A caller sends a
-//! vote only with a receipt in hand.
+//! vote only with a receipt in hand. Alpenglow's vote history is a second
+//! record behind the same fence: read by the takeover with the tower, stored
+//! with the same token ([`TowerStorage::store_vote_history`]).
 //!
 //! This crate owns no runtime and never blocks one: every call is async and
 //! every etcd request has a deadline.
@@ -28,20 +30,23 @@ mod vote_history;
 
 pub use error::StorageError;
 pub use etcd::EtcdTowerStorage;
-pub use fence::{FenceToken, InstanceId, InstanceRecord, LeaderSlotFenced, Takeover, TowerStored};
+pub use fence::{
+    FenceToken, InstanceId, InstanceRecord, LeaderSlotFenced, Takeover, TowerStored,
+    VoteHistoryStored,
+};
 pub use file::{
     parse_tower_file_name, tower_file_name, write_tower_file, FileTowerStorage, TowerFileName,
 };
 pub use memory::MemoryTowerStorage;
 pub use record::{leader_record, parse_leader_record, RecordError, RECORD_FORMAT};
-pub use status::{FenceStatus, Holder, StoredTower};
+pub use status::{FenceStatus, Holder, StoredTower, StoredVoteHistory};
 pub use vote_history::{
     parse_vote_history_file_name, vote_history_file_name, write_vote_history_file,
 };
 
 use async_trait::async_trait;
 use solana_pubkey::Pubkey;
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 
 /// A place to keep towers, fenced so that one instance at a time may write.
 #[async_trait]
@@ -84,4 +89,20 @@ pub trait TowerStorage: Send + Sync {
 
     /// Reads the tower without taking the fence, for inspection and export.
     async fn load_unfenced(&self, identity: &Pubkey) -> Result<SavedTower, StorageError>;
+
+    /// Stores Alpenglow's vote history if `token` still holds the fence:
+    /// the same fence, the same outcomes as [`Self::store`]. The takeover
+    /// reads it back with the tower.
+    async fn store_vote_history(
+        &self,
+        token: &FenceToken,
+        history: &SavedVoteHistory,
+    ) -> Result<VoteHistoryStored, StorageError>;
+
+    /// Reads the vote history without taking the fence, for inspection and
+    /// export. `VoteHistoryNotFound` when none is stored.
+    async fn load_vote_history_unfenced(
+        &self,
+        identity: &Pubkey,
+    ) -> Result<SavedVoteHistory, StorageError>;
 }

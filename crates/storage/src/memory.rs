@@ -8,10 +8,11 @@ use std::{
 
 use async_trait::async_trait;
 use solana_pubkey::Pubkey;
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 
 use crate::{
-    FenceToken, InstanceRecord, LeaderSlotFenced, StorageError, Takeover, TowerStorage, TowerStored,
+    vote_history::verify_vote_history, FenceToken, InstanceRecord, LeaderSlotFenced, StorageError,
+    Takeover, TowerStorage, TowerStored, VoteHistoryStored,
 };
 
 #[derive(Default)]
@@ -26,6 +27,7 @@ struct Entry {
     /// (mod revision, holder) of the instance key.
     instance: Option<(i64, InstanceRecord)>,
     tower: Option<Vec<u8>>,
+    vote_history: Option<Vec<u8>>,
     leader_slot: Option<Slot>,
 }
 
@@ -69,6 +71,22 @@ impl MemoryTowerStorage {
         let mut shared = self.lock();
         shared.revision += 1;
         shared.identities.entry(*identity).or_default().tower = Some(bytes);
+    }
+
+    /// Replaces the stored vote history bytes, unfenced (to plant bad data
+    /// in tests).
+    pub fn put_raw_vote_history(&self, identity: &Pubkey, bytes: Vec<u8>) {
+        let mut shared = self.lock();
+        shared.revision += 1;
+        shared.identities.entry(*identity).or_default().vote_history = Some(bytes);
+    }
+
+    /// The stored vote history bytes, if any.
+    pub fn raw_vote_history(&self, identity: &Pubkey) -> Option<Vec<u8>> {
+        self.lock()
+            .identities
+            .get(identity)
+            .and_then(|e| e.vote_history.clone())
     }
 
     /// The stored tower bytes, if any.
@@ -139,15 +157,18 @@ impl TowerStorage for MemoryTowerStorage {
     async fn takeover(&self, identity: &Pubkey) -> Result<Takeover, StorageError> {
         let mut shared = self.lock();
         Self::available(&shared)?;
-        let bytes = shared
-            .identities
-            .get(identity)
-            .and_then(|e| e.tower.clone());
-        let tower = bytes
+        // Both records are verified before the fence moves.
+        let entry = shared.identities.get(identity);
+        let tower = entry
+            .and_then(|e| e.tower.as_deref())
             .map(|bytes| {
-                SavedTower::from_bytes(&bytes, identity)
+                SavedTower::from_bytes(bytes, identity)
                     .map_err(|err| StorageError::from_tower(*identity, "memory".into(), err))
             })
+            .transpose()?;
+        let vote_history = entry
+            .and_then(|e| e.vote_history.as_deref())
+            .map(|bytes| verify_vote_history(identity, || "memory".into(), bytes))
             .transpose()?;
         shared.revision += 1;
         let revision = shared.revision;
@@ -162,6 +183,7 @@ impl TowerStorage for MemoryTowerStorage {
             tower,
             displaced,
             last_leader_slot,
+            vote_history,
         })
     }
 
@@ -220,5 +242,32 @@ impl TowerStorage for MemoryTowerStorage {
             })?;
         SavedTower::from_bytes(&bytes, identity)
             .map_err(|err| StorageError::from_tower(*identity, "memory".into(), err))
+    }
+
+    async fn store_vote_history(
+        &self,
+        token: &FenceToken,
+        history: &SavedVoteHistory,
+    ) -> Result<VoteHistoryStored, StorageError> {
+        token.admits_history(history)?;
+        let bytes = history.to_bytes();
+        let revision = self.fenced(token, |entry, _| entry.vote_history = Some(bytes))?;
+        Ok(VoteHistoryStored::new(token, history, revision))
+    }
+
+    async fn load_vote_history_unfenced(
+        &self,
+        identity: &Pubkey,
+    ) -> Result<SavedVoteHistory, StorageError> {
+        let shared = self.lock();
+        Self::available(&shared)?;
+        let bytes = shared
+            .identities
+            .get(identity)
+            .and_then(|e| e.vote_history.clone())
+            .ok_or(StorageError::VoteHistoryNotFound {
+                identity: *identity,
+            })?;
+        verify_vote_history(identity, || "memory".into(), &bytes)
     }
 }

@@ -6,9 +6,12 @@ use std::time::Instant;
 
 use solana_pubkey::Pubkey;
 use towerlock_etcd::etcd_client::{Txn, TxnOp, TxnOpResponse};
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 
-use crate::{etcd::txn_request, EtcdTowerStorage, InstanceRecord, StorageError};
+use crate::{
+    etcd::txn_request, vote_history::verify_vote_history, EtcdTowerStorage, InstanceRecord,
+    StorageError,
+};
 
 /// The fence of one identity as etcd holds it.
 #[derive(Debug)]
@@ -23,6 +26,16 @@ pub struct FenceStatus {
     pub tower: Option<Result<StoredTower, StorageError>>,
     /// `None`: no leader slot fenced.
     pub last_leader_slot: Option<Result<Slot, StorageError>>,
+    /// `None`: no Alpenglow vote history stored.
+    pub vote_history: Option<Result<StoredVoteHistory, StorageError>>,
+}
+
+/// The vote history stored under a fence.
+#[derive(Debug)]
+pub struct StoredVoteHistory {
+    pub history: SavedVoteHistory,
+    /// The revision of the store that wrote it.
+    pub revision: i64,
 }
 
 /// The instance holding a fence.
@@ -44,11 +57,12 @@ pub struct StoredTower {
 }
 
 impl EtcdTowerStorage {
-    /// Reads the fence of `identity`: holder, tower and last leader slot at
-    /// one revision. A tower or leader slot that cannot be read is reported
+    /// Reads the fence of `identity`: holder, tower, last leader slot and vote
+    /// history at one revision. A record that cannot be read is reported
     /// in its place; only etcd itself failing is an error.
     pub async fn fence_status(&self, identity: &Pubkey) -> Result<FenceStatus, StorageError> {
-        let keys = ["instance", "tower", "leader"].map(|name| self.key(identity, name));
+        let keys =
+            ["instance", "tower", "leader", "vote_history"].map(|name| self.key(identity, name));
         let txn = Txn::new().and_then(keys.clone().map(|key| TxnOp::get(key, None)));
         let until = Instant::now() + self.timeout();
         let response = self
@@ -59,7 +73,8 @@ impl EtcdTowerStorage {
             TxnOpResponse::Get(get) => get.kvs().first().cloned(),
             _ => None,
         });
-        let (instance, tower, leader) = (
+        let (instance, tower, leader, history) = (
+            found.next().flatten(),
             found.next().flatten(),
             found.next().flatten(),
             found.next().flatten(),
@@ -78,6 +93,17 @@ impl EtcdTowerStorage {
                 })
             }),
             last_leader_slot: leader.map(|kv| self.leader_slot(identity, kv.value())),
+            vote_history: history.map(|kv| {
+                verify_vote_history(
+                    identity,
+                    || format!("etcd key {}", self.key(identity, "vote_history")),
+                    kv.value(),
+                )
+                .map(|history| StoredVoteHistory {
+                    history,
+                    revision: kv.mod_revision(),
+                })
+            }),
         })
     }
 }

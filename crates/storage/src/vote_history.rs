@@ -2,17 +2,17 @@
 //! `vote_history-<pubkey>.bin` file, and the `<identity>/vote_history` key in
 //! etcd, written only under the identity's fence (docs/vote-history.md).
 //!
-//! The etcd value is the file's bytes. The takeover does not read it yet: a
-//! fenced write is the same conditional transaction as a tower store, so a
-//! fenced-out holder cannot overwrite it.
+//! The etcd value is the file's bytes. Every backend keeps it behind the
+//! tower's fence: the takeover reads it with the tower, a store is the
+//! tower's fenced write, so a fenced-out holder can neither overwrite it nor
+//! have it read before its last store.
 
 use std::path::Path;
 
 use solana_pubkey::Pubkey;
-use towerlock_etcd::etcd_client::TxnOp;
 use towerlock_tower::SavedVoteHistory;
 
-use crate::{file::write_file, EtcdTowerStorage, FenceToken, StorageError};
+use crate::{file::write_file, StorageError};
 
 /// agave's name for a vote history file.
 pub fn vote_history_file_name(identity: &Pubkey) -> String {
@@ -37,50 +37,35 @@ pub fn write_vote_history_file(
     write_file(dir, &vote_history_file_name(identity), bytes, true)
 }
 
-impl EtcdTowerStorage {
-    /// Reads and verifies the vote history of `identity` without taking the
-    /// fence, for inspection and export.
-    pub async fn load_vote_history_unfenced(
-        &self,
-        identity: &Pubkey,
-    ) -> Result<SavedVoteHistory, StorageError> {
-        let key = self.key(identity, "vote_history");
-        let kv = self
-            .get(&key)
-            .await?
-            .ok_or(StorageError::VoteHistoryNotFound {
-                identity: *identity,
-            })?;
-        SavedVoteHistory::from_bytes(kv.value(), identity).map_err(|source| {
-            StorageError::VoteHistory {
-                identity: *identity,
-                location: format!("etcd key {key}"),
-                source: Box::new(source),
-            }
-        })
-    }
+/// Reads a vote history's bytes found at `location` (a file, an etcd key,
+/// memory): verified to be `identity`'s, or the one sentence why not. The
+/// bytes are left where they are.
+pub(crate) fn verify_vote_history(
+    identity: &Pubkey,
+    location: impl FnOnce() -> String,
+    bytes: &[u8],
+) -> Result<SavedVoteHistory, StorageError> {
+    SavedVoteHistory::from_bytes(bytes, identity).map_err(|source| StorageError::VoteHistory {
+        identity: *identity,
+        location: location(),
+        source: Box::new(source),
+    })
+}
 
-    /// Stores `history` if `token` still holds the fence: the tower's
-    /// conditional transaction, putting `<identity>/vote_history`. Returns
-    /// the revision of the write.
-    pub async fn store_vote_history(
-        &self,
-        token: &FenceToken,
-        history: &SavedVoteHistory,
-    ) -> Result<i64, StorageError> {
-        if history.node_pubkey() != token.identity {
-            return Err(StorageError::IdentityMismatch {
-                fenced: token.identity,
-                tower: history.node_pubkey(),
-            });
-        }
-        let key = self.key(&token.identity, "vote_history");
-        self.fenced(
-            "store vote history",
-            token,
-            TxnOp::put(key, history.to_bytes(), None),
-        )
-        .await
+/// Reads `vote_history-<identity>.bin` in `dir`; `None` if there is none.
+pub(crate) fn read_vote_history_file(
+    dir: &Path,
+    identity: &Pubkey,
+) -> Result<Option<SavedVoteHistory>, StorageError> {
+    let path = dir.join(vote_history_file_name(identity));
+    match std::fs::read(&path) {
+        Ok(bytes) => verify_vote_history(identity, || path.display().to_string(), &bytes).map(Some),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StorageError::Io {
+            action: "cannot read",
+            path,
+            source,
+        }),
     }
 }
 

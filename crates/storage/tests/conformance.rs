@@ -7,10 +7,14 @@ use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use towerlock_storage::{
-    EtcdTowerStorage, FileTowerStorage, MemoryTowerStorage, StorageError, TowerStorage,
+    vote_history_file_name, EtcdTowerStorage, FileTowerStorage, MemoryTowerStorage, StorageError,
+    TowerStorage,
 };
 use towerlock_testsupport::EtcdProcess;
-use towerlock_tower::{SavedTower, Tower};
+use towerlock_tower::{
+    vote_history::{Block, VotePayload},
+    SavedTower, SavedVoteHistory, Tower, VoteHistory,
+};
 
 /// A backend under test: hands out instances on the same data, and can plant
 /// or read raw bytes behind the storage's back.
@@ -23,6 +27,37 @@ trait Backend {
     fn fences_across_instances(&self) -> bool;
     async fn plant(&self, identity: &Pubkey, bytes: Vec<u8>);
     async fn raw(&self, identity: &Pubkey) -> Option<Vec<u8>>;
+    /// The same for the vote history.
+    async fn plant_history(&self, identity: &Pubkey, bytes: Vec<u8>);
+    async fn raw_history(&self, identity: &Pubkey) -> Option<Vec<u8>>;
+}
+
+/// An Alpenglow vote history that notarized and finalized slots `1..=votes`.
+fn history_with_votes(keypair: &Keypair, votes: u64) -> SavedVoteHistory {
+    let mut history = VoteHistory::new(keypair.pubkey(), 0);
+    for slot in 1..=votes {
+        let block = Block {
+            slot,
+            block_id: Hash::new_from_array([slot as u8; 32]),
+        };
+        history.voted.insert(slot);
+        history.voted_notar.insert(slot, block.block_id);
+        history.its_over.insert(slot);
+        history.votes_cast.insert(
+            slot,
+            vec![
+                VotePayload::Notar {
+                    block,
+                    shred_version: 0,
+                },
+                VotePayload::Finalize {
+                    slot,
+                    shred_version: 0,
+                },
+            ],
+        );
+    }
+    SavedVoteHistory::new(&history, keypair).unwrap()
 }
 
 fn tower_with_votes(keypair: &Keypair, slots: impl IntoIterator<Item = u64>) -> SavedTower {
@@ -250,13 +285,132 @@ async fn release_leaves_the_tower_and_nobody_holding_the_fence<B: Backend>(backe
         .unwrap();
 }
 
+/// The vote history is a second record behind the same fence: stored with
+/// the token, read back by the next takeover, refused under a stale token or
+/// for another identity, with nothing written.
+async fn vote_history_is_behind_the_fence<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let identity = keypair.pubkey();
+    let a = backend.instance().await;
+    let first = a.takeover(&identity).await.unwrap();
+    assert!(first.vote_history.is_none(), "no vote history yet");
+    assert!(matches!(
+        a.load_vote_history_unfenced(&identity).await,
+        Err(StorageError::VoteHistoryNotFound { .. })
+    ));
+
+    let saved = history_with_votes(&keypair, 5);
+    let stored = a.store_vote_history(&first.token, &saved).await.unwrap();
+    assert_eq!(
+        (stored.identity(), stored.last_voted_slot()),
+        (identity, Some(5))
+    );
+    assert_eq!(backend.raw_history(&identity).await, Some(saved.to_bytes()));
+    assert_eq!(
+        a.load_vote_history_unfenced(&identity).await.unwrap(),
+        saved
+    );
+    assert!(
+        backend.raw(&identity).await.is_none(),
+        "a vote history is not a tower"
+    );
+
+    let second = a.takeover(&identity).await.unwrap();
+    assert_eq!(second.vote_history.as_ref(), Some(&saved));
+    let err = a
+        .store_vote_history(&first.token, &history_with_votes(&keypair, 6))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::LockLost { .. }), "{err:?}");
+    let err = a
+        .store_vote_history(&second.token, &history_with_votes(&Keypair::new(), 7))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::IdentityMismatch { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        backend.raw_history(&identity).await,
+        Some(saved.to_bytes()),
+        "nothing written by a refused store"
+    );
+    let newer = history_with_votes(&keypair, 8);
+    let _stored = a.store_vote_history(&second.token, &newer).await.unwrap();
+    assert_eq!(backend.raw_history(&identity).await, Some(newer.to_bytes()));
+}
+
+/// A new holder reads the vote history the previous one stored last, with
+/// the fence; the previous holder's later stores fail and write nothing.
+async fn takeover_reads_the_previous_holders_vote_history<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let identity = keypair.pubkey();
+    let a = backend.instance().await;
+    let b = backend.instance().await;
+    let token_a = a.takeover(&identity).await.unwrap().token;
+    let by_a = history_with_votes(&keypair, 4);
+    let _stored = a.store_vote_history(&token_a, &by_a).await.unwrap();
+
+    let taken = b.takeover(&identity).await.unwrap();
+    assert_eq!(taken.vote_history.as_ref(), Some(&by_a));
+    match a
+        .store_vote_history(&token_a, &history_with_votes(&keypair, 5))
+        .await
+    {
+        Err(StorageError::LockLost { by, .. }) => assert_eq!(*by, *b.instance()),
+        other => panic!("expected LockLost, got {other:?}"),
+    }
+    assert_eq!(backend.raw_history(&identity).await, Some(by_a.to_bytes()));
+}
+
+/// A corrupt, foreign or tampered vote history stops the takeover before
+/// the fence moves, with the history's own sentence, and stays as it was.
+async fn bad_vote_histories_are_refused_and_kept<B: Backend>(backend: &B) {
+    let keypair = Keypair::new();
+    let identity = keypair.pubkey();
+    let a = backend.instance().await;
+    let holder = backend.instance().await;
+    let holder_token = if backend.fences_across_instances() {
+        Some(holder.takeover(&identity).await.unwrap().token)
+    } else {
+        None
+    };
+    let foreign = history_with_votes(&Keypair::new(), 3).to_bytes();
+    let mut tampered = history_with_votes(&keypair, 3).to_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0xff;
+    for bad in [b"not a vote history".to_vec(), foreign, tampered] {
+        backend.plant_history(&identity, bad.clone()).await;
+        let err = a.takeover(&identity).await.unwrap_err();
+        assert!(matches!(err, StorageError::VoteHistory { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("vote history"),
+            "one sentence naming the record: {err}"
+        );
+        assert!(matches!(
+            a.load_vote_history_unfenced(&identity).await,
+            Err(StorageError::VoteHistory { .. })
+        ));
+        assert_eq!(backend.raw_history(&identity).await, Some(bad));
+        if let Some(token) = &holder_token {
+            let _fenced = holder
+                .fence_leader_slot(token, 1)
+                .await
+                .expect("the holder still holds the fence");
+        }
+    }
+}
+
 async fn run_suite<B: Backend>(backend: &B) {
+    vote_history_is_behind_the_fence(backend).await;
+    bad_vote_histories_are_refused_and_kept(backend).await;
     round_trip(backend).await;
     stale_token_is_fenced(backend).await;
     renewal_voids_the_old_token(backend).await;
     release_leaves_the_tower_and_nobody_holding_the_fence(backend).await;
     if backend.fences_across_instances() {
         takeover_by_another_instance_fences_the_first(backend).await;
+        takeover_reads_the_previous_holders_vote_history(backend).await;
     } else {
         second_instance_is_refused(backend).await;
     }
@@ -280,6 +434,12 @@ impl Backend for Memory {
     }
     async fn raw(&self, identity: &Pubkey) -> Option<Vec<u8>> {
         self.0.raw_tower(identity)
+    }
+    async fn plant_history(&self, identity: &Pubkey, bytes: Vec<u8>) {
+        self.0.put_raw_vote_history(identity, bytes)
+    }
+    async fn raw_history(&self, identity: &Pubkey) -> Option<Vec<u8>> {
+        self.0.raw_vote_history(identity)
     }
 }
 
@@ -305,6 +465,12 @@ impl Backend for Files {
     }
     async fn raw(&self, identity: &Pubkey) -> Option<Vec<u8>> {
         std::fs::read(FileTowerStorage::new(self.0.path()).path(identity)).ok()
+    }
+    async fn plant_history(&self, identity: &Pubkey, bytes: Vec<u8>) {
+        std::fs::write(self.0.path().join(vote_history_file_name(identity)), bytes).unwrap();
+    }
+    async fn raw_history(&self, identity: &Pubkey) -> Option<Vec<u8>> {
+        std::fs::read(self.0.path().join(vote_history_file_name(identity))).ok()
     }
 }
 
@@ -334,6 +500,21 @@ impl Backend for Etcd {
     async fn raw(&self, identity: &Pubkey) -> Option<Vec<u8>> {
         let mut client = self.0.client().await;
         let response = client.get(format!("{identity}/tower"), None).await.unwrap();
+        response.kvs().first().map(|kv| kv.value().to_vec())
+    }
+    async fn plant_history(&self, identity: &Pubkey, bytes: Vec<u8>) {
+        let mut client = self.0.client().await;
+        client
+            .put(format!("{identity}/vote_history"), bytes, None)
+            .await
+            .unwrap();
+    }
+    async fn raw_history(&self, identity: &Pubkey) -> Option<Vec<u8>> {
+        let mut client = self.0.client().await;
+        let response = client
+            .get(format!("{identity}/vote_history"), None)
+            .await
+            .unwrap();
         response.kvs().first().map(|kv| kv.value().to_vec())
     }
 }

@@ -12,7 +12,9 @@ use towerlock_etcd::etcd_client::{EventType, WatchOptions};
 use towerlock_storage::{EtcdTowerStorage, StorageError, TowerStorage};
 use towerlock_testsupport::lab::wait_until;
 use towerlock_testsupport::EtcdProcess;
-use towerlock_tower::{Recorded, SavedTower, Tower};
+use towerlock_tower::{
+    vote_history::VotePayload, Recorded, SavedTower, SavedVoteHistory, Tower, VoteHistory,
+};
 
 fn vote(tower: &mut Tower, slot: u64) {
     let recorded = tower.record_vote(
@@ -84,6 +86,64 @@ async fn takeover_fences_a_storing_instance_at_once() {
     assert_eq!(kv.mod_revision(), last_revision);
     assert!(kv.mod_revision() < taken.token.revision);
     assert_eq!(kv.value(), read.to_bytes().as_slice());
+}
+
+/// The takeover's compare covers the vote history too: while the holder
+/// stores only vote histories as fast as it can, a new holder reads exactly
+/// the last one that landed, and none lands after the fence moved. (Without
+/// the history in the compare, a store between the takeover's read and its
+/// transaction would be missing from what the new holder read.)
+#[tokio::test]
+async fn takeover_reads_the_last_vote_history_a_storing_holder_landed() {
+    let etcd = EtcdProcess::start().await;
+    let keypair = Arc::new(Keypair::new());
+    let identity = keypair.pubkey();
+    let a = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
+    let b = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
+    for round in 0..5 {
+        let token_a = a.takeover(&identity).await.unwrap().token;
+        let (first_store, first_stored) = tokio::sync::oneshot::channel();
+        let writer = {
+            let (a, keypair) = (a.clone(), keypair.clone());
+            tokio::spawn(async move {
+                let mut history = VoteHistory::new(keypair.pubkey(), 0);
+                let mut last = None;
+                let mut first_store = Some(first_store);
+                for slot in (round * 10_000 + 1).. {
+                    history.voted.insert(slot);
+                    history.skipped.insert(slot);
+                    history.votes_cast.insert(
+                        slot,
+                        vec![VotePayload::Skip {
+                            slot,
+                            shred_version: 0,
+                        }],
+                    );
+                    let saved = SavedVoteHistory::new(&history, &keypair).unwrap();
+                    match a.store_vote_history(&token_a, &saved).await {
+                        Ok(stored) => {
+                            last = Some((stored.revision(), saved));
+                            if let Some(tx) = first_store.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                        Err(StorageError::LockLost { .. }) => return last.unwrap(),
+                        Err(other) => panic!("unexpected store error: {other}"),
+                    }
+                }
+                unreachable!()
+            })
+        };
+        first_stored.await.unwrap();
+        let taken = b.takeover(&identity).await.unwrap();
+        let (last_revision, last_saved) = writer.await.unwrap();
+        assert!(last_revision < taken.token.revision);
+        assert_eq!(
+            taken.vote_history.as_ref(),
+            Some(&last_saved),
+            "round {round}: the new holder read the last history A landed"
+        );
+    }
 }
 
 /// Who wrote what, as each instance saw its own successful stores.

@@ -104,12 +104,25 @@ pub fn status_json(status: &FenceStatus, now: i64) -> Value {
         Ok(slot) => json!(slot),
         Err(err) => json!({ "error": err.to_string() }),
     });
+    let vote_history = status.vote_history.as_ref().map(|stored| match stored {
+        Ok(stored) => {
+            let history = stored.history.history();
+            json!({
+                "last_voted_slot": history.last_voted_slot(),
+                "root": history.root,
+                "votes": history.votes().count(),
+                "store_revision": stored.revision,
+            })
+        }
+        Err(err) => json!({ "error": err.to_string() }),
+    });
     json!({
         "identity": status.identity.to_string(),
         "revision": status.revision,
         "holder": holder,
         "tower": tower,
         "last_leader_slot": leader,
+        "vote_history": vote_history,
     })
 }
 
@@ -157,6 +170,22 @@ pub fn status_text(value: &Value) -> String {
             err["error"].as_str().unwrap_or("?")
         ),
         slot => format!("Last leader slot:  {slot}"),
+    });
+    lines.push(match &value["vote_history"] {
+        Value::Null => "Vote history:      none stored (Alpenglow only)".into(),
+        history if history.get("error").is_some() => format!(
+            "Vote history:      unusable: {}",
+            history["error"].as_str().unwrap_or("?")
+        ),
+        history => format!(
+            "Vote history:      last vote {} (root {}, {} votes), stored at revision {}",
+            history["last_voted_slot"]
+                .as_u64()
+                .map_or("none".into(), |s| format!("slot {s}")),
+            history["root"],
+            history["votes"],
+            history["store_revision"],
+        ),
     });
     lines.push(format!("Read at revision:  {}", value["revision"]));
     lines.join("\n") + "\n"

@@ -174,16 +174,19 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let token = if args.force {
         storage.force_takeover(&identity).await?
     } else {
-        let token = storage.takeover(&identity).await?.token;
-        // Decide again now that no earlier holder can store, in case a
-        // store landed since the first look.
-        if let Err(err) = refuse_older(&storage, &saved, &args, " now").await {
-            storage.release(&token).await?;
-            return Err(err.context("nothing was imported"));
+        let taken = storage.takeover(&identity).await?;
+        // Decide again on the history the takeover read: no earlier holder
+        // can store after it, so a store that landed since the first look
+        // is seen here.
+        if let Some(existing) = &taken.vote_history {
+            if let Err(err) = refuse_newer(existing, &saved, &args, " now") {
+                storage.release(&taken.token).await?;
+                return Err(err.context("nothing was imported"));
+            }
         }
-        token
+        taken.token
     };
-    let revision = storage
+    let stored = storage
         .store_vote_history(&token, &saved)
         .await
         .with_context(|| format!("cannot store the vote history of {identity}"))?;
@@ -191,8 +194,9 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     // fence as if this tool had never held it.
     storage.release(&token).await?;
     println!(
-        "imported the vote history of {identity} (last vote {}) into etcd at revision {revision}",
+        "imported the vote history of {identity} (last vote {}) into etcd at revision {}",
         describe_last_vote(saved.history()),
+        stored.revision(),
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -207,18 +211,7 @@ async fn refuse_older(
 ) -> anyhow::Result<()> {
     let identity = saved.node_pubkey();
     match storage.load_vote_history_unfenced(&identity).await {
-        Ok(existing) => {
-            let theirs = existing.history().last_voted_slot();
-            if theirs > saved.history().last_voted_slot() && !args.force {
-                bail!(
-                    "etcd{now} holds a vote history for {identity} with newer votes (last vote {}) than {} (last vote {}); pass --force to replace it",
-                    describe_last_vote(existing.history()),
-                    args.file.display(),
-                    describe_last_vote(saved.history()),
-                );
-            }
-            Ok(())
-        }
+        Ok(existing) => refuse_newer(&existing, saved, args, now),
         Err(StorageError::VoteHistoryNotFound { .. }) => Ok(()),
         Err(err) if !args.force => Err(anyhow::Error::new(err).context(
             "refusing to replace a vote history in etcd that cannot be read (pass --force to replace it)",
@@ -228,6 +221,27 @@ async fn refuse_older(
             Ok(())
         }
     }
+}
+
+/// Refuses (unless `--force`) to replace `existing` when it holds newer votes
+/// than `saved`.
+fn refuse_newer(
+    existing: &SavedVoteHistory,
+    saved: &SavedVoteHistory,
+    args: &ImportArgs,
+    now: &str,
+) -> anyhow::Result<()> {
+    let theirs = existing.history().last_voted_slot();
+    if theirs > saved.history().last_voted_slot() && !args.force {
+        bail!(
+            "etcd{now} holds a vote history for {} with newer votes (last vote {}) than {} (last vote {}); pass --force to replace it",
+            saved.node_pubkey(),
+            describe_last_vote(existing.history()),
+            args.file.display(),
+            describe_last_vote(saved.history()),
+        );
+    }
+    Ok(())
 }
 
 fn describe_last_vote(history: &VoteHistory) -> String {
