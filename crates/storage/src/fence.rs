@@ -245,19 +245,27 @@ impl TowerStored {
     }
 }
 
-/// Receipt of a successful fenced vote-history store: which identity's
-/// history, up to which slot, at which storage revision. An Alpenglow vote
-/// leaves only with one in hand, as a TowerBFT vote with a [`TowerStored`].
+/// Receipt of a successful fenced vote-history store: whose history, its
+/// newest voted slot and how many votes it holds, at which revision. An
+/// Alpenglow vote leaves only with one in hand, as a TowerBFT vote with a
+/// [`TowerStored`].
+///
+/// An Alpenglow vote may be for a slot older than the history's newest (a
+/// finalize or fallback vote), so the newest slot alone does not say that a
+/// vote is in the stored history; with the count of votes it names one
+/// history of the identity's single, growing record. Only storage makes
+/// one, and it cannot be copied:
 ///
 /// ```compile_fail
 /// use towerlock_storage::VoteHistoryStored;
-/// let forged = VoteHistoryStored { identity: Default::default(), last_voted_slot: Some(7), revision: 1 };
+/// let forged = VoteHistoryStored { identity: Default::default(), newest_vote: Some(7), votes: 1, revision: 1 };
 /// ```
 #[must_use = "a store receipt is what lets the vote leave"]
 #[derive(Debug, PartialEq, Eq)]
 pub struct VoteHistoryStored {
     identity: Pubkey,
-    last_voted_slot: Option<Slot>,
+    newest_vote: Option<Slot>,
+    votes: usize,
     revision: i64,
 }
 
@@ -265,7 +273,8 @@ impl VoteHistoryStored {
     pub(crate) fn new(token: &FenceToken, history: &SavedVoteHistory, revision: i64) -> Self {
         Self {
             identity: token.identity,
-            last_voted_slot: history.history().last_voted_slot(),
+            newest_vote: history.history().last_voted_slot(),
+            votes: history.history().votes().count(),
             revision,
         }
     }
@@ -276,8 +285,13 @@ impl VoteHistoryStored {
     }
 
     /// The newest slot the stored history voted in.
-    pub fn last_voted_slot(&self) -> Option<Slot> {
-        self.last_voted_slot
+    pub fn newest_vote(&self) -> Option<Slot> {
+        self.newest_vote
+    }
+
+    /// How many votes the stored history holds (`votes_cast`, all slots).
+    pub fn votes(&self) -> usize {
+        self.votes
     }
 
     /// The storage revision of the write.

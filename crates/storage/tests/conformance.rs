@@ -302,8 +302,8 @@ async fn vote_history_is_behind_the_fence<B: Backend>(backend: &B) {
     let saved = history_with_votes(&keypair, 5);
     let stored = a.store_vote_history(&first.token, &saved).await.unwrap();
     assert_eq!(
-        (stored.identity(), stored.last_voted_slot()),
-        (identity, Some(5))
+        (stored.identity(), stored.newest_vote(), stored.votes()),
+        (identity, Some(5), 10)
     );
     assert_eq!(backend.raw_history(&identity).await, Some(saved.to_bytes()));
     assert_eq!(
