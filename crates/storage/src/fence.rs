@@ -5,7 +5,7 @@ use std::fmt;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use solana_pubkey::Pubkey;
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 
 /// A random 128-bit id, fresh for every process: unlike agave's wall-clock
 /// milliseconds, two starts can never share one.
@@ -263,6 +263,58 @@ impl LeaderSlotFenced {
     /// The leader slot fenced.
     pub fn slot(&self) -> Slot {
         self.slot
+    }
+
+    /// The storage revision of the write.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+}
+
+/// Receipt of a successful fenced store of a vote history: whose history,
+/// its newest voted slot and how many votes it holds, at which revision.
+///
+/// An Alpenglow vote may be for a slot older than the history's newest (a
+/// finalize or fallback vote), so the newest slot alone does not say that a
+/// vote is in the stored history; with the count of votes it names one
+/// history of the identity's single, growing record. Like [`TowerStored`],
+/// only storage makes one and it cannot be copied:
+///
+/// ```compile_fail
+/// use towerlock_storage::VoteHistoryStored;
+/// let forged = VoteHistoryStored { identity: Default::default(), newest_vote: Some(7), votes: 1, revision: 1 };
+/// ```
+#[derive(Debug, PartialEq, Eq)]
+pub struct VoteHistoryStored {
+    identity: Pubkey,
+    newest_vote: Option<Slot>,
+    votes: usize,
+    revision: i64,
+}
+
+impl VoteHistoryStored {
+    pub(crate) fn new(token: &FenceToken, history: &SavedVoteHistory, revision: i64) -> Self {
+        Self {
+            identity: token.identity,
+            newest_vote: history.history().last_voted_slot(),
+            votes: history.history().votes().count(),
+            revision,
+        }
+    }
+
+    /// The identity whose vote history was stored.
+    pub fn identity(&self) -> Pubkey {
+        self.identity
+    }
+
+    /// The newest slot the stored history voted in.
+    pub fn newest_vote(&self) -> Option<Slot> {
+        self.newest_vote
+    }
+
+    /// How many votes the stored history holds (`votes_cast`, all slots).
+    pub fn votes(&self) -> usize {
+        self.votes
     }
 
     /// The storage revision of the write.

@@ -28,7 +28,10 @@ mod vote_history;
 
 pub use error::StorageError;
 pub use etcd::EtcdTowerStorage;
-pub use fence::{FenceToken, InstanceId, InstanceRecord, LeaderSlotFenced, Takeover, TowerStored};
+pub use fence::{
+    FenceToken, InstanceId, InstanceRecord, LeaderSlotFenced, Takeover, TowerStored,
+    VoteHistoryStored,
+};
 pub use file::{
     parse_tower_file_name, tower_file_name, write_tower_file, FileTowerStorage, TowerFileName,
 };

@@ -8,10 +8,11 @@ use std::{
 
 use async_trait::async_trait;
 use solana_pubkey::Pubkey;
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 
 use crate::{
-    FenceToken, InstanceRecord, LeaderSlotFenced, StorageError, Takeover, TowerStorage, TowerStored,
+    FenceToken, InstanceRecord, LeaderSlotFenced, StorageError, Takeover, TowerStorage,
+    TowerStored, VoteHistoryStored,
 };
 
 #[derive(Default)]
@@ -26,6 +27,7 @@ struct Entry {
     /// (mod revision, holder) of the instance key.
     instance: Option<(i64, InstanceRecord)>,
     tower: Option<Vec<u8>>,
+    vote_history: Option<Vec<u8>>,
     leader_slot: Option<Slot>,
 }
 
@@ -77,6 +79,49 @@ impl MemoryTowerStorage {
             .identities
             .get(identity)
             .and_then(|e| e.tower.clone())
+    }
+
+    /// Stores `history` if `token` still holds the fence, as
+    /// `EtcdTowerStorage::store_vote_history` does (the same conditional
+    /// write as a tower store).
+    pub fn store_vote_history(
+        &self,
+        token: &FenceToken,
+        history: &SavedVoteHistory,
+    ) -> Result<VoteHistoryStored, StorageError> {
+        if history.node_pubkey() != token.identity {
+            return Err(StorageError::IdentityMismatch {
+                fenced: token.identity,
+                tower: history.node_pubkey(),
+            });
+        }
+        let bytes = history.to_bytes();
+        let revision = self.fenced(token, |entry, _| entry.vote_history = Some(bytes))?;
+        Ok(VoteHistoryStored::new(token, history, revision))
+    }
+
+    /// Reads and verifies the stored vote history of `identity`, unfenced;
+    /// `None` if none was stored.
+    pub fn load_vote_history(
+        &self,
+        identity: &Pubkey,
+    ) -> Result<Option<SavedVoteHistory>, StorageError> {
+        let shared = self.lock();
+        Self::available(&shared)?;
+        let Some(bytes) = shared
+            .identities
+            .get(identity)
+            .and_then(|e| e.vote_history.clone())
+        else {
+            return Ok(None);
+        };
+        SavedVoteHistory::from_bytes(&bytes, identity)
+            .map(Some)
+            .map_err(|source| StorageError::VoteHistory {
+                identity: *identity,
+                location: "memory".into(),
+                source: Box::new(source),
+            })
     }
 
     /// The instance holding the fence of `identity`, if any.

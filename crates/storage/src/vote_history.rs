@@ -12,7 +12,7 @@ use solana_pubkey::Pubkey;
 use towerlock_etcd::etcd_client::TxnOp;
 use towerlock_tower::SavedVoteHistory;
 
-use crate::{file::write_file, EtcdTowerStorage, FenceToken, StorageError};
+use crate::{file::write_file, EtcdTowerStorage, FenceToken, StorageError, VoteHistoryStored};
 
 /// agave's name for a vote history file.
 pub fn vote_history_file_name(identity: &Pubkey) -> String {
@@ -61,13 +61,13 @@ impl EtcdTowerStorage {
     }
 
     /// Stores `history` if `token` still holds the fence: the tower's
-    /// conditional transaction, putting `<identity>/vote_history`. Returns
-    /// the revision of the write.
+    /// conditional transaction, putting `<identity>/vote_history`. The
+    /// receipt is what releases the votes the history holds.
     pub async fn store_vote_history(
         &self,
         token: &FenceToken,
         history: &SavedVoteHistory,
-    ) -> Result<i64, StorageError> {
+    ) -> Result<VoteHistoryStored, StorageError> {
         if history.node_pubkey() != token.identity {
             return Err(StorageError::IdentityMismatch {
                 fenced: token.identity,
@@ -75,12 +75,14 @@ impl EtcdTowerStorage {
             });
         }
         let key = self.key(&token.identity, "vote_history");
-        self.fenced(
-            "store vote history",
-            token,
-            TxnOp::put(key, history.to_bytes(), None),
-        )
-        .await
+        let revision = self
+            .fenced(
+                "store vote history",
+                token,
+                TxnOp::put(key, history.to_bytes(), None),
+            )
+            .await?;
+        Ok(VoteHistoryStored::new(token, history, revision))
     }
 }
 

@@ -186,6 +186,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let revision = storage
         .store_vote_history(&token, &saved)
         .await
+        .map(|receipt| receipt.revision())
         .with_context(|| format!("cannot store the vote history of {identity}"))?;
     // Leave no instance record behind: the next validator to start takes the
     // fence as if this tool had never held it.
