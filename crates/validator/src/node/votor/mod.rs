@@ -34,6 +34,8 @@ mod exit;
 mod harness;
 mod io;
 mod rules;
+#[cfg(test)]
+mod simulation;
 mod status;
 mod store;
 #[cfg(test)]
