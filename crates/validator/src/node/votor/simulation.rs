@@ -78,16 +78,6 @@ fn run(seed: u64) {
         step(&mut h, &mut w);
         check(&h, &mut w, seed);
     }
-    if std::env::var("VOTOR_SIM_STATS").is_ok() {
-        let mut kinds = BTreeMap::<&str, usize>::new();
-        for vote in w.sent.values().flatten() {
-            *kinds.entry(vote.kind()).or_default() += 1;
-        }
-        eprintln!(
-            "seed {seed}: instances {} top {} {kinds:?}",
-            w.instances, w.top
-        );
-    }
 }
 
 /// A new instance takes the fence and loads what storage holds, with the
