@@ -10,6 +10,8 @@
 //! - [`slot_history`]: the cluster's SlotHistory, which places a restored
 //!   tower's old votes;
 //! - [`vote`]: persist-before-send in types;
+//! - [`votor`]: the Alpenglow validator's Votor decisions as a sans-IO
+//!   state machine, persisting the vote history before each vote;
 //! - [`driver`]: pumps events into the machine; [`executor`] carries out
 //!   its actions (storage, cluster), `streams` and `startup` the cluster IO;
 //! - [`handle`]: the admin RPC's view of the node;
@@ -27,6 +29,7 @@ pub mod slot_history;
 mod startup;
 mod streams;
 pub mod vote;
+pub mod votor;
 
 pub use driver::{run, AdminRequest, NodeConfig, Published};
 pub use handle::NodeHandle;
