@@ -49,6 +49,9 @@ pub struct Checker {
     bank_versions: BTreeMap<u64, SlotVersions>,
     block_versions: BTreeMap<u64, SlotVersions>,
     votes: Vec<TrailVote>,
+    votor: crate::votor::VotorJudge,
+    certificates: usize,
+    finalized_slot: Option<u64>,
 }
 
 /// Every distinct block seen for one slot.
@@ -181,13 +184,18 @@ impl Checker {
                 vote,
             }),
             Event::Contact(_) => self.contacts += 1,
+            Event::VotorVote(vote) => self.votor.vote(line, &vote),
+            Event::Certificate(_) => self.certificates += 1,
+            Event::Finalized(finalized) => {
+                self.finalized_slot = self.finalized_slot.max(Some(finalized.slot));
+            }
         }
     }
 
     /// Judges every vote and returns the report; a trail without votes is an
     /// error, since it proves nothing.
     pub fn finish(self) -> Result<Report, AuditError> {
-        if self.votes.is_empty() {
+        if self.votes.is_empty() && self.votor.votes == 0 {
             return Err(AuditError::NoVotes { lines: self.lines });
         }
         let mut judge = Judge {
@@ -204,6 +212,7 @@ impl Checker {
             mut violations,
             ..
         } = judge;
+        violations.extend(self.votor.violations);
 
         let mut duplicate_slots = HashSet::new();
         for (slot, versions) in self.block_versions {
@@ -238,6 +247,9 @@ impl Checker {
             rejected_by_result,
             accounts,
             violations,
+            votor_votes: self.votor.votes,
+            certificates: self.certificates,
+            finalized_slot: self.finalized_slot,
         })
     }
 }

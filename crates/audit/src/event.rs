@@ -18,6 +18,55 @@ pub enum Event {
     Vote(VoteEvent),
     /// A contact info published over gossip.
     Contact(ContactEvent),
+    /// A Votor vote a validator sent (Alpenglow clusters), counted or not.
+    VotorVote(VotorVoteEvent),
+    /// A Votor certificate the cluster formed.
+    Certificate(CertificateEvent),
+    /// A Votor block was finalized, with its ancestors.
+    Finalized(FinalizedEvent),
+}
+
+/// `{"kind":"votor_vote",…}`: one Votor vote received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VotorVoteEvent {
+    pub ts_ms: u64,
+    /// The voter's identity (the signer).
+    pub identity: String,
+    pub vote_account: String,
+    pub instance: String,
+    /// agave's name of the kind: `notarize`, `finalize`, `skip`,
+    /// `notarize-fallback`, `skip-fallback`.
+    pub vote: String,
+    pub slot: u64,
+    /// The block, for notarize and notarize-fallback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_id: Option<String>,
+    pub signature: String,
+    /// `"ok"` when the cluster counted it (it landed), else why not
+    /// (`BadSignature`, `UnknownIdentity`, `ConflictingVote`, …).
+    pub result: VoteResult,
+}
+
+/// `{"kind":"certificate",…}`: a certificate formed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateEvent {
+    pub ts_ms: u64,
+    /// `notarization`, `notarizeFallback`, `skip`, `fastFinalization` or
+    /// `finalization`.
+    pub certificate: String,
+    pub slot: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_id: Option<String>,
+}
+
+/// `{"kind":"finalized",…}`: the block of `slot` is final.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalizedEvent {
+    pub ts_ms: u64,
+    pub slot: u64,
+    pub block_id: String,
+    /// By a fast-finalization certificate.
+    pub fast: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,23 +28,35 @@
 //! - **unknown slot**: a vote naming a slot no bank line lists.
 //!
 //! Rejected votes never landed and are only counted, by result name.
+//!
+//! On an Alpenglow cluster the trail holds Votor votes, certificates and
+//! finalizations instead; [`votor`] judges Votor's offences per voter
+//! identity (notarize and skip in one slot, two blocks notarized in one
+//! slot, finalize in a skipped slot) and checks landed votes against a
+//! stored vote history.
 
 pub mod check;
 pub mod event;
 pub mod report;
 pub mod synth;
 pub mod tree;
+pub mod votor;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 pub use check::Checker;
-pub use event::{BankEvent, BlockEvent, ContactEvent, Event, VoteEvent, VoteResult};
+pub use event::{
+    BankEvent, BlockEvent, CertificateEvent, ContactEvent, Event, FinalizedEvent, VoteEvent,
+    VoteResult, VotorVoteEvent,
+};
 pub use report::{
     AccountReport, InstanceCounts, Report, RootProblem, Violation, ViolationKind, VoteRef,
+    VotorOffence, VotorVoteRef,
 };
 pub use tree::ForkTree;
+pub use votor::{votes_missing_from_history, HistoryVote, StoredVoteHistory};
 
 /// Why a trail could not be judged at all.
 #[derive(Debug, thiserror::Error)]

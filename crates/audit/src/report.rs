@@ -30,6 +30,15 @@ pub struct Report {
     pub accounts: Vec<AccountReport>,
     /// Safety violations, in trail order (duplicate blocks last).
     pub violations: Vec<Violation>,
+    /// `votor_vote` lines, counted or not (Alpenglow clusters).
+    #[serde(default)]
+    pub votor_votes: usize,
+    /// `certificate` lines.
+    #[serde(default)]
+    pub certificates: usize,
+    /// The highest slot of any `finalized` line.
+    #[serde(default)]
+    pub finalized_slot: Option<u64>,
 }
 
 impl Report {
@@ -132,6 +141,14 @@ pub enum ViolationKind {
     Root,
     DuplicateBlock,
     UnknownSlot,
+    /// Votor: notarize and skip in one slot.
+    NotarizeAndSkip,
+    /// Votor: two blocks notarized in one slot.
+    DoubleNotarize,
+    /// Votor: finalize in a slot the voter skipped.
+    FinalizeSkipped,
+    /// Votor: a landed vote the voter's stored vote history lacks.
+    NotInVoteHistory,
 }
 
 impl fmt::Display for ViolationKind {
@@ -142,6 +159,10 @@ impl fmt::Display for ViolationKind {
             Self::Root => "root violation",
             Self::DuplicateBlock => "duplicate block",
             Self::UnknownSlot => "unknown slot",
+            Self::NotarizeAndSkip => "notarize and skip in one slot",
+            Self::DoubleNotarize => "two blocks notarized in one slot",
+            Self::FinalizeSkipped => "finalize in a skipped slot",
+            Self::NotInVoteHistory => "vote not in the stored vote history",
         })
     }
 }
@@ -156,6 +177,63 @@ pub enum RootProblem {
     MovedBackward,
     /// The vote's own root is not an ancestor of the slot it votes for.
     NotAncestorOfVote,
+}
+
+/// Which two votes of one Votor voter in one slot Votor forbids together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VotorOffence {
+    /// A notarize and a skip (not a fallback) in one slot.
+    NotarizeAndSkip,
+    /// Notarize votes for two different blocks of one slot.
+    TwoBlocks,
+    /// A finalize and a skip or skip-fallback in one slot.
+    FinalizeSkipped,
+}
+
+/// Where a Votor vote appears in the trail and what it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VotorVoteRef {
+    /// 1-based line number in the trail.
+    pub line: usize,
+    pub ts_ms: u64,
+    pub instance: String,
+    /// The vote's kind (`notarize`, `skip`, …).
+    pub vote: String,
+    pub slot: u64,
+    pub block_id: Option<String>,
+    pub signature: String,
+    /// The cluster's verdict (`ok` or why it refused).
+    pub result: String,
+}
+
+impl VotorVoteRef {
+    pub fn new(line: usize, event: &crate::event::VotorVoteEvent) -> Self {
+        Self {
+            line,
+            ts_ms: event.ts_ms,
+            instance: event.instance.clone(),
+            vote: event.vote.clone(),
+            slot: event.slot,
+            block_id: event.block_id.clone(),
+            signature: event.signature.clone(),
+            result: event.result.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for VotorVoteRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} vote in slot {}", self.vote, self.slot)?;
+        if let Some(block) = &self.block_id {
+            write!(f, " for block {block}")?;
+        }
+        write!(
+            f,
+            " (instance {}, {}, ts {} ms, line {})",
+            self.instance, self.result, self.ts_ms, self.line
+        )
+    }
 }
 
 /// One safety violation. Every vote-related variant names the offending vote
@@ -217,6 +295,22 @@ pub enum Violation {
         vote: VoteRef,
         slot: u64,
     },
+    /// A Votor voter cast two votes Votor forbids together in one slot.
+    Votor {
+        identity: String,
+        offence: VotorOffence,
+        slot: u64,
+        vote: VotorVoteRef,
+        earlier: VotorVoteRef,
+    },
+    /// A landed Votor vote, in the slots the voter's stored vote history
+    /// covers, that the history does not hold.
+    NotInVoteHistory {
+        identity: String,
+        vote: VotorVoteRef,
+        history_root: u64,
+        history_newest_slot: u64,
+    },
 }
 
 impl Violation {
@@ -227,6 +321,12 @@ impl Violation {
             Self::Root { .. } => ViolationKind::Root,
             Self::DuplicateBlock { .. } => ViolationKind::DuplicateBlock,
             Self::UnknownSlot { .. } => ViolationKind::UnknownSlot,
+            Self::Votor { offence, .. } => match offence {
+                VotorOffence::NotarizeAndSkip => ViolationKind::NotarizeAndSkip,
+                VotorOffence::TwoBlocks => ViolationKind::DoubleNotarize,
+                VotorOffence::FinalizeSkipped => ViolationKind::FinalizeSkipped,
+            },
+            Self::NotInVoteHistory { .. } => ViolationKind::NotInVoteHistory,
         }
     }
 
@@ -237,7 +337,9 @@ impl Violation {
             | Self::Equivocation { vote, .. }
             | Self::Root { vote, .. }
             | Self::UnknownSlot { vote, .. } => Some(vote),
-            Self::DuplicateBlock { .. } => None,
+            Self::DuplicateBlock { .. } | Self::Votor { .. } | Self::NotInVoteHistory { .. } => {
+                None
+            }
         }
     }
 }
@@ -313,6 +415,21 @@ impl fmt::Display for Violation {
             } => write!(
                 f,
                 "account {vote_account}: {vote} names slot {slot}, which no bank line lists"
+            ),
+            Self::Votor {
+                identity,
+                vote,
+                earlier,
+                ..
+            } => write!(f, "identity {identity}: {vote}, after {earlier}"),
+            Self::NotInVoteHistory {
+                identity,
+                vote,
+                history_root,
+                history_newest_slot,
+            } => write!(
+                f,
+                "identity {identity}: {vote} landed, but its stored vote history (slots {history_root}..={history_newest_slot}) does not hold it"
             ),
         }
     }
@@ -391,6 +508,18 @@ impl fmt::Display for Report {
             plural(self.votes, "vote"),
             plural(self.contacts, "contact")
         )?;
+        if self.votor_votes + self.certificates > 0 {
+            write!(
+                f,
+                "votor: {}, {}",
+                plural(self.votor_votes, "vote"),
+                plural(self.certificates, "certificate")
+            )?;
+            if let Some(slot) = self.finalized_slot {
+                write!(f, ", finalized up to slot {slot}")?;
+            }
+            writeln!(f)?;
+        }
         for account in &self.accounts {
             write_account(f, account)?;
         }

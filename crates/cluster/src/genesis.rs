@@ -50,6 +50,43 @@ pub struct Genesis {
     pub synthetic_validators: u32,
     /// Stake all synthetic validators hold together.
     pub synthetic_stake: u64,
+    /// The consensus the cluster runs. Absent (TowerBFT) in the JSON unless
+    /// Alpenglow, so that a TowerBFT genesis keeps the bytes, and so the
+    /// hash, it had before the choice existed.
+    #[serde(default, skip_serializing_if = "Consensus::is_tower")]
+    pub consensus: Consensus,
+}
+
+/// The consensus a cluster runs, chosen at genesis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consensus {
+    /// TowerBFT: TowerSync vote transactions, lockouts, roots.
+    #[default]
+    Tower,
+    /// Alpenglow's Votor (SIMD-0326): leader windows, Votor votes and
+    /// certificates; the root follows finalization (`core::votor`).
+    Alpenglow,
+}
+
+impl Consensus {
+    pub fn is_tower(&self) -> bool {
+        *self == Self::Tower
+    }
+
+    /// The name `--consensus` takes and `genesis.json` stores.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Tower => "tower",
+            Self::Alpenglow => "alpenglow",
+        }
+    }
+}
+
+impl std::fmt::Display for Consensus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// `init` options (the CLI's flags).
@@ -180,10 +217,22 @@ pub fn write_keypair_file(keypair: &Keypair, path: &Path) -> Result<(), GenesisE
     file.sync_all().map_err(io(path))
 }
 
-/// Creates a new cluster in `dir`: `genesis.json` and each validator's key files.
+/// Creates a new TowerBFT cluster in `dir`: `genesis.json` and each
+/// validator's key files.
 pub fn init(
     dir: &Path,
     options: &InitOptions,
+    now_ms: u64,
+) -> Result<(Genesis, Vec<ValidatorKeys>), GenesisError> {
+    init_with(dir, options, Consensus::Tower, now_ms)
+}
+
+/// [`init`] for a cluster running `consensus`, stored in the genesis so
+/// that every run of the folder runs it.
+pub fn init_with(
+    dir: &Path,
+    options: &InitOptions,
+    consensus: Consensus,
     now_ms: u64,
 ) -> Result<(Genesis, Vec<ValidatorKeys>), GenesisError> {
     let invalid = |m: String| Err(GenesisError::Invalid(m));
@@ -258,6 +307,7 @@ pub fn init(
         validators,
         synthetic_validators: options.synthetic,
         synthetic_stake: TOTAL_STAKE_LAMPORTS - each * options.validators as u64,
+        consensus,
     };
     let text = serde_json::to_string_pretty(&genesis).expect("genesis serializes");
     std::fs::write(&genesis_path, text + "\n").map_err(io(&genesis_path))?;

@@ -351,6 +351,8 @@ enum Kind {
     Gossip,
     Root,
     Vote,
+    /// Votor's stream (Alpenglow clusters).
+    Votor,
     /// A vote account (or any account the cluster holds) at a commitment.
     Account(AccountSubscription),
 }
@@ -370,6 +372,7 @@ impl Kind {
             Kind::Gossip => "gossip",
             Kind::Root => "root",
             Kind::Vote => "vote",
+            Kind::Votor => "votor",
             Kind::Account(_) => "account",
         }
     }
@@ -456,6 +459,7 @@ fn subscription_kind(method: &str, params: &Value) -> Option<Result<Kind, String
         GOSSIP_SUBSCRIBE => Kind::Gossip,
         "rootSubscribe" => Kind::Root,
         "voteSubscribe" => Kind::Vote,
+        towerlock_wire::votor::VOTOR_SUBSCRIBE => Kind::Votor,
         "accountSubscribe" => return Some(account_subscription(params).map(Kind::Account)),
         _ => return None,
     }))
@@ -513,6 +517,17 @@ impl Subscriptions {
             .unwrap_or_default();
         let params = call.get("params").cloned().unwrap_or(Value::Null);
         match subscription_kind(method, &params) {
+            Some(Ok(Kind::Votor))
+                if shared
+                    .cluster
+                    .lock()
+                    .expect("cluster lock")
+                    .votor()
+                    .is_none() =>
+            {
+                let message = "votorSubscribe needs a cluster made with --consensus alpenglow";
+                replied(&mut replies, error_reply(&id, -32601, message));
+            }
             Some(Ok(kind)) => {
                 let sub = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 replied(&mut replies, json!({"jsonrpc":"2.0","result":sub,"id":id}));
@@ -578,6 +593,7 @@ impl Subscriptions {
                     value
                 }
                 (Notification::Contact(c), Kind::Gossip) => json!(c),
+                (Notification::Votor(v), Kind::Votor) => json!(v),
                 _ => continue,
             };
             messages.push(notification(kind, sub, value));
@@ -621,6 +637,12 @@ fn replay(shared: &Shared, kind: &Kind, sub: u64, replies: &mut Vec<Message>) ->
                 replies.push(notification(kind, sub, json!(n)));
             }
             Some(last)
+        }
+        Kind::Votor => {
+            for n in cluster.votor_replay() {
+                replies.push(notification(kind, sub, json!(n)));
+            }
+            None
         }
         Kind::Gossip => {
             for contact in cluster.gossip().all() {

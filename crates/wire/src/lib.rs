@@ -7,6 +7,8 @@
 //!   is refused once, when a message is decoded.
 //! - [`client`]: a small JSON-RPC/websocket client for the cluster.
 //! - [`vote`]: the TowerSync vote transaction both sides agree on.
+//! - [`votor`]: Alpenglow's Votor: the signed vote message and the
+//!   `votorSubscribe` stream of a cluster started with `--consensus alpenglow`.
 //!
 //! The cluster's logic (`towerlock-cluster`) and the validator's
 //! (`towerlock-validator`) each depend on this crate, not on one another.
@@ -16,3 +18,4 @@ pub mod api;
 mod b58;
 pub mod client;
 pub mod vote;
+pub mod votor;

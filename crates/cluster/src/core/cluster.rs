@@ -33,10 +33,16 @@ use solana_signature::Signature;
 use solana_slot_history::SlotHistory;
 use solana_transaction::Transaction;
 use solana_vote_interface::state::VoteStateV4;
-use towerlock_audit::event::{BankEvent, BlockEvent, ContactEvent, Event, VoteEvent, VoteResult};
+use towerlock_audit::event::{
+    BankEvent, BlockEvent, CertificateEvent, ContactEvent, Event, FinalizedEvent, VoteEvent,
+    VoteResult, VotorVoteEvent,
+};
 use towerlock_wire::api::{
     BankNotification, SignedContactInfo, SlotNotification, SubmitBlock, SubmitBlockResult,
     VoteAccountState,
+};
+use towerlock_wire::votor::{
+    CertificateKind, VotorBlock, VotorNotification, VotorVote, VotorVoteMessage, VotorVoteResult,
 };
 
 use super::gossip::{GossipError, GossipTable};
@@ -45,7 +51,10 @@ use super::schedule::{EpochSchedule, LeaderSchedule, NUM_CONSECUTIVE_LEADER_SLOT
 use super::synthetic::{stake_quantile, SyntheticValidator, SyntheticVotes};
 use super::vote_program::{new_vote_state, process_tower_sync, InstructionFailure, VoteContext};
 use super::vote_tx::{self, Rejection};
-use crate::genesis::Genesis;
+use super::votor::{Voter, Votor, VotorEvent, VotorVoteError};
+use crate::genesis::{Consensus, Genesis};
+
+mod alpenglow;
 
 /// SlotHashes holds at most this many ancestors.
 pub const MAX_SLOT_HASHES: usize = 512;
@@ -97,6 +106,9 @@ pub enum Notification {
     Vote(VoteNotice),
     Bank(Box<BankNotification>),
     Contact(Box<SignedContactInfo>),
+    /// Votor's stream (Alpenglow clusters): blocks, certificates,
+    /// finalizations, the current slot.
+    Votor(VotorNotification),
 }
 
 /// An accepted vote, as Solana's `voteSubscribe` shows it.
@@ -230,6 +242,8 @@ pub struct Cluster {
     /// targets the same bank (the tip), so they are walked once per slot,
     /// not once per vote; banks change only when a slot ends, which clears it.
     slot_hashes_memo: Option<(u64, SlotHashes)>,
+    /// Votor, on a cluster made with `--consensus alpenglow`.
+    votor: Option<Votor>,
 }
 
 /// A bank's ancestors with their hashes, newest first (the SlotHashes sysvar).
@@ -301,6 +315,25 @@ impl Cluster {
         let mut stakes: Vec<(Pubkey, u64)> = ours.iter().map(|v| (v.identity, v.stake)).collect();
         stakes.extend(synthetic.iter().map(|v| (v.identity, v.stake)));
         let total_stake = stakes.iter().map(|(_, s)| s).sum();
+        let votor = (genesis.consensus == Consensus::Alpenglow).then(|| {
+            let voters = ours
+                .iter()
+                .map(|v| Voter {
+                    identity: v.identity,
+                    vote_account: v.vote_account,
+                    stake: v.stake,
+                    synthetic: false,
+                })
+                .chain(synthetic.iter().map(|v| Voter {
+                    identity: v.identity,
+                    vote_account: v.vote_account,
+                    stake: v.stake,
+                    synthetic: true,
+                }))
+                .collect();
+            // The genesis bank's block id is the genesis hash.
+            Votor::new(voters, genesis_hash, genesis.slots_per_epoch)
+        });
         Self {
             epochs: EpochSchedule::new(genesis.slots_per_epoch),
             genesis,
@@ -323,12 +356,15 @@ impl Cluster {
             gossip: GossipTable::default(),
             stats: ForkStats::default(),
             slot_hashes_memo: None,
+            votor,
         }
     }
 
-    /// The state to resume from (banks, vote accounts, synthetic towers).
+    /// The state to resume from (banks, vote accounts, synthetic towers;
+    /// Votor's state follows on an Alpenglow cluster, so that a TowerBFT
+    /// snapshot keeps its bytes).
     pub fn snapshot(&self) -> Vec<u8> {
-        bincode::serialize(&Snapshot {
+        let mut bytes = bincode::serialize(&Snapshot {
             genesis_hash: self.genesis_hash,
             next_slot: self.next_slot,
             root: self.root,
@@ -344,13 +380,21 @@ impl Cluster {
                 .collect(),
             rooted_history: self.rooted_history.clone(),
         })
-        .expect("snapshot serializes")
+        .expect("snapshot serializes");
+        if let Some(votor) = &self.votor {
+            bytes.extend(bincode::serialize(votor).expect("Votor serializes"));
+        }
+        bytes
     }
 
     /// Resumes from [`Cluster::snapshot`] bytes.
     pub fn restore(genesis: Genesis, bytes: &[u8]) -> Result<Self, RestoreError> {
-        let snapshot: Snapshot = bincode::deserialize(bytes)?;
+        let mut rest = bytes;
+        let snapshot: Snapshot = bincode::deserialize_from(&mut rest)?;
         let mut cluster = Self::empty(genesis);
+        if cluster.votor.is_some() && !rest.is_empty() {
+            cluster.votor = Some(bincode::deserialize(rest)?);
+        }
         if snapshot.genesis_hash != cluster.genesis_hash {
             return Err(RestoreError::OtherGenesis);
         }
@@ -415,6 +459,14 @@ impl Cluster {
     }
     pub fn total_stake(&self) -> u64 {
         self.total_stake
+    }
+    /// The consensus the cluster runs.
+    pub fn consensus(&self) -> Consensus {
+        self.genesis.consensus
+    }
+    /// Votor's state, on an Alpenglow cluster.
+    pub fn votor(&self) -> Option<&Votor> {
+        self.votor.as_ref()
     }
     /// Every rooted slot so far.
     pub fn rooted_history(&self) -> &SlotHistory {
@@ -489,6 +541,9 @@ impl Cluster {
 
     /// Ends the current slot: its block (if any) becomes a bank.
     pub fn end_slot(&mut self, now_ms: u64) -> Outputs {
+        if self.votor.is_some() {
+            return self.end_slot_votor(now_ms);
+        }
         self.slot_hashes_memo = None;
         let slot = self.next_slot;
         self.next_slot += 1;
@@ -613,7 +668,10 @@ impl Cluster {
         self.stats.banks_created += 1;
         out.events.push(bank_event(&bank, now_ms));
         self.banks.insert(slot, bank);
-        if becomes_tip {
+        if becomes_tip && self.votor.is_some() {
+            // Votor decides finality; the synthetic validators vote there.
+            self.tip = slot;
+        } else if becomes_tip {
             self.tip = slot;
             let root = self.root;
             let votes = self.synthetic_votes(slot);

@@ -11,6 +11,7 @@ pub mod schedule;
 pub mod synthetic;
 pub mod vote_program;
 pub mod vote_tx;
+pub mod votor;
 
 use sha2::{Digest, Sha256};
 use solana_hash::Hash;

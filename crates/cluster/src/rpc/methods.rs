@@ -49,4 +49,6 @@ pub const TOWERLOCK_METHODS: &[&str] = &[
     towerlock_wire::api::PUBLISH_CONTACT_INFO,
     towerlock_wire::api::BANK_SUBSCRIBE,
     towerlock_wire::api::GOSSIP_SUBSCRIBE,
+    towerlock_wire::votor::SEND_VOTOR_VOTE,
+    towerlock_wire::votor::VOTOR_SUBSCRIBE,
 ];

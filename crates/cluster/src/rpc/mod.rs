@@ -13,6 +13,7 @@ mod leaders;
 pub mod methods;
 mod rewards;
 pub mod transactions;
+mod votor;
 
 use base64::Engine;
 use serde::de::DeserializeOwned;
@@ -46,7 +47,7 @@ impl RpcError {
             data: None,
         }
     }
-    fn with_data(mut self, data: Value) -> Self {
+    pub(crate) fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self
     }
@@ -358,6 +359,9 @@ fn call_method(
         }
         SUBMIT_BLOCK => submit_block(cluster, params, now_ms, outputs),
         PUBLISH_CONTACT_INFO => publish_contact_info(cluster, params, now_ms, outputs),
+        towerlock_wire::votor::SEND_VOTOR_VOTE => {
+            votor::send_votor_vote(cluster, params, now_ms, outputs)
+        }
         _ => Err(RpcError::method_not_found()),
     }
 }

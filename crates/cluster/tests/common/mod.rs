@@ -27,8 +27,14 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(options: InitOptions) -> Self {
+        Self::with_consensus(options, genesis::Consensus::Tower)
+    }
+
+    /// A cluster running `consensus`.
+    pub fn with_consensus(options: InitOptions, consensus: genesis::Consensus) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (genesis, mut keys) = genesis::init(dir.path(), &options, 1_000).unwrap();
+        let (genesis, mut keys) =
+            genesis::init_with(dir.path(), &options, consensus, 1_000).unwrap();
         let (cluster, outputs) = Cluster::new(genesis, 1_000);
         let mut fixture = Self {
             cluster,
