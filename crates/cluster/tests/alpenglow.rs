@@ -17,7 +17,8 @@ use towerlock_cluster::core::Notification;
 use towerlock_cluster::genesis::{Consensus, InitOptions};
 use towerlock_wire::api::SubmitBlock;
 use towerlock_wire::votor::{
-    CertificateKind, VotorNotification, VotorVote, VotorVoteMessage, SEND_VOTOR_VOTE,
+    CertificateKind, VotorNotification, VotorVote, VotorVoteMessage, GET_VOTOR_LAST_VOTE,
+    SEND_VOTOR_VOTE,
 };
 
 fn alpenglow() -> Fixture {
@@ -118,9 +119,19 @@ fn a_well_signed_vote_of_a_staked_identity_lands() {
     let mut f = alpenglow();
     let (slot, block_id) = notarized_slot(&mut f);
     let identity = f.keys.identity.insecure_clone();
+    let last_vote = |f: &mut Fixture| {
+        let answer = f.rpc(GET_VOTOR_LAST_VOTE, json!([identity.pubkey().to_string()]));
+        result(&answer).clone()
+    };
+    assert_eq!(
+        last_vote(&mut f),
+        json!({"slot": null}),
+        "nothing landed yet"
+    );
     let vote = VotorVote::Notarize { slot, block_id };
     let message = VotorVoteMessage::new_signed(&identity, f.vote_account(), vote, "primary-1");
     assert_eq!(result(&send(&mut f, &message)), &json!({"landed": true}));
+    assert_eq!(last_vote(&mut f), json!({ "slot": slot }));
     let line = last_votor_vote(&f);
     assert_eq!(line.result, VoteResult::Accepted);
     assert_eq!(

@@ -60,6 +60,10 @@ use solana_signer::Signer;
 /// result: [`VotorVoteResult`] (`{"landed":true}`), or an error saying why
 /// the cluster did not count it.
 pub const SEND_VOTOR_VOTE: &str = "sendVotorVote";
+/// JSON-RPC method: the newest slot in which a Votor vote of an identity
+/// landed; param: the identity (base-58); result: [`VotorLastVote`]. A node
+/// taking an identity over refuses a vote history older than this.
+pub const GET_VOTOR_LAST_VOTE: &str = "getVotorLastVote";
 /// Websocket: Votor's blocks, certificates, finalizations and the current
 /// slot ([`VotorNotification`], method `votorNotification`).
 pub const VOTOR_SUBSCRIBE: &str = "votorSubscribe";
@@ -224,6 +228,14 @@ impl VotorVoteMessage {
 #[serde(rename_all = "camelCase")]
 pub struct VotorVoteResult {
     pub landed: bool,
+}
+
+/// The answer to [`GET_VOTOR_LAST_VOTE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VotorLastVote {
+    /// `None`: no vote of the identity landed (or the cluster runs TowerBFT).
+    pub slot: Option<u64>,
 }
 
 /// The certificates of Votor, each at its threshold of all stake.

@@ -50,5 +50,6 @@ pub const TOWERLOCK_METHODS: &[&str] = &[
     towerlock_wire::api::BANK_SUBSCRIBE,
     towerlock_wire::api::GOSSIP_SUBSCRIBE,
     towerlock_wire::votor::SEND_VOTOR_VOTE,
+    towerlock_wire::votor::GET_VOTOR_LAST_VOTE,
     towerlock_wire::votor::VOTOR_SUBSCRIBE,
 ];

@@ -362,6 +362,7 @@ fn call_method(
         towerlock_wire::votor::SEND_VOTOR_VOTE => {
             votor::send_votor_vote(cluster, params, now_ms, outputs)
         }
+        towerlock_wire::votor::GET_VOTOR_LAST_VOTE => votor::get_votor_last_vote(cluster, params),
         _ => Err(RpcError::method_not_found()),
     }
 }

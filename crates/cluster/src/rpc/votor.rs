@@ -9,7 +9,8 @@
 //! `NotAlpenglow`).
 
 use serde_json::{json, Value};
-use towerlock_wire::votor::VotorVoteMessage;
+use solana_pubkey::Pubkey;
+use towerlock_wire::votor::{VotorLastVote, VotorVoteMessage};
 
 use super::{extend, Params, RpcError};
 use crate::core::votor::VotorVoteError;
@@ -38,4 +39,20 @@ pub(super) fn send_votor_vote(
             Err(RpcError::new(code, e.to_string()).with_data(json!(e.name())))
         }
     }
+}
+
+/// `getVotorLastVote [identity]`: the newest slot with a landed Votor vote
+/// of that identity (`{"slot": null}` if none, or on a TowerBFT cluster).
+pub(super) fn get_votor_last_vote(cluster: &Cluster, params: Params) -> Result<Value, RpcError> {
+    params.count(1, 1)?;
+    let identity: String = params
+        .get(0)?
+        .ok_or_else(|| RpcError::invalid_params("invalid type: null, expected an identity"))?;
+    let identity: Pubkey = identity
+        .parse()
+        .map_err(|_| RpcError::invalid_params(format!("{identity:?} is not a base-58 pubkey")))?;
+    let slot = cluster
+        .votor()
+        .and_then(|votor| votor.last_landed(&identity));
+    Ok(serde_json::to_value(VotorLastVote { slot }).expect("serializes"))
 }

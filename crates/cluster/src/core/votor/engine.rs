@@ -109,6 +109,9 @@ pub struct Votor {
     timed_out_through: u64,
     /// Votes further ahead than this many slots are refused.
     horizon: u64,
+    /// The newest slot of a vote that landed, per validator identity: what
+    /// a node taking an identity over checks its vote history against.
+    landed: BTreeMap<Pubkey, u64>,
 }
 
 impl Votor {
@@ -137,10 +140,16 @@ impl Votor {
             finalized: (0, genesis_block_id),
             timed_out_through: 0,
             horizon,
+            landed: BTreeMap::new(),
         }
     }
 
     // ----- views -------------------------------------------------------------
+
+    /// The newest slot in which a vote of `identity` landed, if any.
+    pub fn last_landed(&self, identity: &Pubkey) -> Option<u64> {
+        self.landed.get(identity).copied()
+    }
 
     /// The finalized slot and its block.
     pub fn finalized(&self) -> (u64, Hash) {
@@ -255,6 +264,8 @@ impl Votor {
                 .entry(slot)
                 .or_default()
                 .add(message.identity, &message.vote)?;
+            let newest = self.landed.entry(message.identity).or_insert(slot);
+            *newest = (*newest).max(slot);
             if added == Added::New {
                 let mut casts = VecDeque::new();
                 self.after_vote(slot, &mut casts, &mut events);
