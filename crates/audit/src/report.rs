@@ -416,6 +416,15 @@ impl fmt::Display for Violation {
                 f,
                 "account {vote_account}: {vote} names slot {slot}, which no bank line lists"
             ),
+            Self::Votor { .. } | Self::NotInVoteHistory { .. } => self.write_votor(f),
+        }
+    }
+}
+
+impl Violation {
+    /// The Votor variants' sentence (after the kind).
+    fn write_votor(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Self::Votor {
                 identity,
                 vote,
@@ -431,6 +440,7 @@ impl fmt::Display for Violation {
                 f,
                 "identity {identity}: {vote} landed, but its stored vote history (slots {history_root}..={history_newest_slot}) does not hold it"
             ),
+            _ => Ok(()),
         }
     }
 }

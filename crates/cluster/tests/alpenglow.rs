@@ -276,3 +276,22 @@ fn our_leaders_submitted_block_is_taken_notarized_and_finalized() {
         .iter()
         .any(|n| matches!(n, VotorNotification::Slot { slot } if *slot == start + 4)));
 }
+
+#[test]
+fn a_snapshot_resumes_votor_where_it_stopped() {
+    let mut f = alpenglow();
+    f.step(60);
+    let bytes = f.cluster.snapshot();
+    let mut resumed =
+        towerlock_cluster::core::Cluster::restore(f.cluster.genesis().clone(), &bytes).unwrap();
+    assert_eq!(resumed.votor(), f.cluster.votor());
+    let root = resumed.root();
+    for _ in 0..40 {
+        let _ = resumed.end_slot(10_000);
+    }
+    assert!(
+        resumed.root() >= root + 30,
+        "{} after {root}",
+        resumed.root()
+    );
+}

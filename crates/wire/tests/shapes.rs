@@ -120,3 +120,40 @@ fn send_transaction_config_and_slot_notification() {
     assert_eq!(config.instance, None);
     round_trip::<SlotNotification>(r#"{"parent":4,"root":1,"slot":5}"#);
 }
+
+#[test]
+fn votor_vote_message_and_notifications() {
+    use towerlock_wire::votor::{VotorNotification, VotorVote, VotorVoteMessage};
+    let message = VotorVoteMessage::new_signed(
+        &leader(),
+        leader().pubkey(),
+        VotorVote::Notarize {
+            slot: 12,
+            block_id: Hash::new_from_array([2; 32]),
+        },
+        "a1",
+    );
+    let json = serde_json::to_string(&message).unwrap();
+    let expected = format!(
+        r#"{{"vote":{{"kind":"notarize","slot":12,"blockId":"{HASH_2}"}},"identity":"{LEADER}","voteAccount":"{LEADER}","instance":"a1","signature":"{}"}}"#,
+        message.signature
+    );
+    assert_eq!(json, expected);
+    let decoded: VotorVoteMessage = round_trip(&json);
+    assert!(decoded.verify());
+    round_trip::<VotorVote>(r#"{"kind":"skip-fallback","slot":3}"#);
+    round_trip::<VotorVote>(&format!(
+        r#"{{"kind":"notarize-fallback","slot":3,"blockId":"{HASH_2}"}}"#
+    ));
+    for json in [
+        format!(
+            r#"{{"type":"block","slot":13,"blockId":"{HASH_2}","parentSlot":12,"parentBlockId":"{HASH_2}","leader":"{LEADER}"}}"#
+        ),
+        format!(r#"{{"type":"certificate","kind":"notarization","slot":13,"blockId":"{HASH_2}"}}"#),
+        r#"{"type":"certificate","kind":"skip","slot":14}"#.to_string(),
+        format!(r#"{{"type":"finalized","slot":13,"blockId":"{HASH_2}","fast":true}}"#),
+        r#"{"type":"slot","slot":15}"#.to_string(),
+    ] {
+        round_trip::<VotorNotification>(&json);
+    }
+}

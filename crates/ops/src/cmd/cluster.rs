@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use solana_signer::Signer;
-use towerlock_cluster::genesis::{self, InitOptions};
+use towerlock_cluster::genesis::{self, Consensus, InitOptions};
 use towerlock_cluster::server::{now_ms, Server, ServerConfig};
 
 /// A local cluster that stands in for the Solana network.
@@ -46,6 +46,26 @@ struct InitArgs {
     /// Synthetic validators holding the rest of the stake.
     #[arg(long, default_value_t = 20)]
     synthetic: u32,
+    /// The consensus the cluster runs, stored in the genesis: `tower`
+    /// (TowerBFT) or `alpenglow` (Votor, SIMD-0326).
+    #[arg(long, value_enum, default_value_t = ConsensusArg::Tower)]
+    consensus: ConsensusArg,
+}
+
+/// `--consensus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ConsensusArg {
+    Tower,
+    Alpenglow,
+}
+
+impl From<ConsensusArg> for Consensus {
+    fn from(arg: ConsensusArg) -> Self {
+        match arg {
+            ConsensusArg::Tower => Consensus::Tower,
+            ConsensusArg::Alpenglow => Consensus::Alpenglow,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,13 +102,14 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         fork_rate: args.fork_rate,
         synthetic: args.synthetic,
     };
-    let (genesis, keys) = genesis::init(&args.dir, &options, now_ms())
+    let (genesis, keys) = genesis::init_with(&args.dir, &options, args.consensus.into(), now_ms())
         .with_context(|| format!("cannot create a cluster in {}", args.dir.display()))?;
     println!(
         "genesis: {}",
         args.dir.join(genesis::GENESIS_FILE).display()
     );
     println!("genesis hash: {}", genesis.hash());
+    println!("consensus: {}", genesis.consensus);
     for key in &keys {
         println!(
             "validator {}: identity {} (secondary {}), vote account {}, keys in {}",
