@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use towerlock_audit::event::{BlockEvent, Event, VoteEvent};
 use towerlock_cluster::genesis::{
-    self, InitOptions, ValidatorKeys, IDENTITY_FILE, SECONDARY_IDENTITY_FILE, VOTE_ACCOUNT_FILE,
+    self, Consensus, InitOptions, ValidatorKeys, IDENTITY_FILE, SECONDARY_IDENTITY_FILE,
+    VOTE_ACCOUNT_FILE,
 };
 use towerlock_cluster::server::{Server, ServerConfig, ServerError, AUDIT_FILE};
 
-use crate::trail::{as_vote, banks_between, now_ms, voted_slot, AuditTrail};
+use crate::trail::{as_landed, as_vote, banks_between, now_ms, AuditTrail, LandedVote};
 use crate::{wait_until, LabError};
 
 /// How long a restart waits for the old listener's port to come free.
@@ -132,11 +133,21 @@ pub struct LabCluster {
 impl LabCluster {
     /// Creates a cluster folder in `dir` and serves it on a free port.
     pub async fn start(dir: &Path, options: &InitOptions) -> Result<Self, LabError> {
+        Self::start_with(dir, options, Consensus::Tower).await
+    }
+
+    /// [`Self::start`] for a cluster running `consensus`.
+    pub async fn start_with(
+        dir: &Path,
+        options: &InitOptions,
+        consensus: Consensus,
+    ) -> Result<Self, LabError> {
         let init_error = |source| LabError::ClusterInit {
             dir: dir.to_path_buf(),
             source,
         };
-        let (_, keys) = genesis::init(dir, options, now_ms()).map_err(init_error)?;
+        let (_, keys) =
+            genesis::init_with(dir, options, consensus, now_ms()).map_err(init_error)?;
         let keys = keys.into_iter().next().ok_or_else(|| {
             init_error(genesis::GenesisError::Invalid("no validator keys".into()))
         })?;
@@ -208,6 +219,28 @@ impl LabCluster {
             .await
     }
 
+    /// Landed votes of either consensus sent by `instance`, in trail order.
+    pub fn landed_votes(&self, instance: &str) -> Result<Vec<LandedVote>, LabError> {
+        self.trail.landed_votes(instance)
+    }
+
+    /// Waits until `instance` has `n` more landed votes (of either
+    /// consensus) than now; returns the last.
+    pub async fn wait_for_more_landed(
+        &self,
+        instance: &str,
+        n: usize,
+        deadline: Duration,
+    ) -> Result<LandedVote, LabError> {
+        let before = self.landed_votes(instance)?.len();
+        let what = format!("{n} more landed votes of instance {instance}");
+        self.trail
+            .wait_for_nth(deadline, &what, before + n, |e| {
+                as_landed(e).filter(|v| v.instance == instance)
+            })
+            .await
+    }
+
     /// Waits until `instance` has `n` more accepted votes than now.
     pub async fn wait_for_more_votes(
         &self,
@@ -260,16 +293,16 @@ impl LabCluster {
         since_ms: u64,
     ) -> Result<Option<usize>, LabError> {
         let last_old = self
-            .accepted_votes(old)?
+            .landed_votes(old)?
             .iter()
-            .map(voted_slot)
+            .map(|v| v.slot)
             .max()
             .unwrap_or(0);
         let first_new = self
-            .accepted_votes(new)?
+            .landed_votes(new)?
             .iter()
             .filter(|v| v.ts_ms >= since_ms)
-            .map(voted_slot)
+            .map(|v| v.slot)
             .min();
         match first_new {
             Some(first_new) => self.banks_between(last_old, first_new).map(Some),

@@ -8,6 +8,13 @@ use std::time::Duration;
 /// Why the lab could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    /// A read or write of the fenced storage failed.
+    #[error("cannot {action}: {source}")]
+    Storage {
+        action: &'static str,
+        #[source]
+        source: towerlock_storage::StorageError,
+    },
     /// The `etcd` binary is not on PATH.
     #[error("{}", crate::etcd::ETCD_MISSING)]
     EtcdMissing,
@@ -111,6 +118,12 @@ pub enum LabError {
 
 impl LabError {
     /// An [`LabError::Io`] maker for `map_err`.
+    pub(crate) fn storage(
+        action: &'static str,
+    ) -> impl FnOnce(towerlock_storage::StorageError) -> Self {
+        move |source| Self::Storage { action, source }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

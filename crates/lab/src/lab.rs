@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use towerlock_cluster::genesis::InitOptions;
+use towerlock_cluster::genesis::{Consensus, InitOptions};
 use towerlock_validator::admin::Role;
 
 use crate::{EtcdProcess, LabCluster, LabError, ValidatorProcess};
@@ -18,6 +18,10 @@ pub struct Lab {
     /// The lab's directory: the cluster folder, ledgers and logs.
     pub dir: PathBuf,
     validator_bin: PathBuf,
+    /// The cluster's consensus and slot length: validators are started
+    /// for them.
+    consensus: Consensus,
+    slot_ms: u64,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -57,6 +61,18 @@ impl Lab {
         dir: Option<PathBuf>,
         options: InitOptions,
     ) -> Result<Self, LabError> {
+        Self::start_with_consensus(validator_bin, dir, options, Consensus::Tower).await
+    }
+
+    /// Like [`Lab::start`], on a cluster running `consensus`; the
+    /// validators are started for it (`--consensus alpenglow` and Votor's
+    /// timing from the slot length).
+    pub async fn start_with_consensus(
+        validator_bin: &Path,
+        dir: Option<PathBuf>,
+        options: InitOptions,
+        consensus: Consensus,
+    ) -> Result<Self, LabError> {
         let (tmp, dir) = match dir {
             Some(dir) => {
                 std::fs::create_dir_all(&dir)
@@ -76,12 +92,14 @@ impl Lab {
             }
         };
         let etcd = EtcdProcess::start().await?;
-        let cluster = LabCluster::start(&dir.join("cluster"), &options).await?;
+        let cluster = LabCluster::start_with(&dir.join("cluster"), &options, consensus).await?;
         Ok(Self {
             etcd,
             cluster,
             dir,
             validator_bin: validator_bin.to_path_buf(),
+            consensus,
+            slot_ms: options.slot_ms,
             _tmp: tmp,
         })
     }
@@ -114,7 +132,24 @@ impl Lab {
             "0".into(),
         ];
         args.extend(self.etcd_flags());
+        if self.consensus == Consensus::Alpenglow {
+            // A window's first block comes within a slot of its start; the
+            // cluster's synthetic voters skip a slot one slot after its end.
+            args.extend([
+                "--consensus".into(),
+                "alpenglow".into(),
+                "--votor-block-ms".into(),
+                self.slot_ms.to_string(),
+                "--votor-timeout-ms".into(),
+                (2 * self.slot_ms).to_string(),
+            ]);
+        }
         args
+    }
+
+    /// The cluster's consensus.
+    pub fn consensus(&self) -> Consensus {
+        self.consensus
     }
 
     /// The primary: the staked identity.

@@ -30,6 +30,7 @@ mod process;
 pub mod proxy;
 pub mod trail;
 mod validator;
+mod vote_history;
 mod wait;
 
 pub use cluster::{ClusterServer, LabCluster};
@@ -41,8 +42,9 @@ pub use etcd_cluster::EtcdCluster;
 pub use lab::Lab;
 pub use process::log_tail;
 pub use proxy::{Direction, Fault, FaultProxy, ProxyStats};
-pub use trail::{banks_between, now_ms, voted_slot, AuditTrail};
+pub use trail::{as_landed, banks_between, now_ms, voted_slot, AuditTrail, LandedVote};
 pub use validator::ValidatorProcess;
+pub use vote_history::{audited_history, stored_vote_history, votes_missing_from_etcd};
 pub use wait::{wait_until, POLL};
 
 pub use towerlock_validator::admin::{NodeStatus, Role};

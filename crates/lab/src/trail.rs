@@ -120,6 +120,17 @@ impl AuditTrail {
         })
     }
 
+    /// Landed votes of either consensus sent by `instance`, in trail order.
+    pub fn landed_votes(&self, instance: &str) -> Result<Vec<LandedVote>, LabError> {
+        self.with_events(|events| {
+            events
+                .iter()
+                .filter_map(as_landed)
+                .filter(|v| v.instance == instance)
+                .collect()
+        })
+    }
+
     /// Waits for the `n`th event (counting from 1) of the whole trail that
     /// `pick` picks; returns what it picked. Each check looks only at the
     /// events that arrived since the previous one.
@@ -163,6 +174,33 @@ impl AuditTrail {
 pub fn as_vote(event: &Event) -> Option<&VoteEvent> {
     match event {
         Event::Vote(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// A vote that landed, of either consensus: a TowerSync the vote program
+/// accepted, or a Votor vote the cluster counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandedVote {
+    pub instance: String,
+    pub ts_ms: u64,
+    /// The slot voted for (a TowerSync's newest lockout).
+    pub slot: u64,
+}
+
+/// The landed vote in `event`, if it is one.
+pub fn as_landed(event: &Event) -> Option<LandedVote> {
+    match event {
+        Event::Vote(v) if v.result == "ok" => Some(LandedVote {
+            instance: v.instance.clone(),
+            ts_ms: v.ts_ms,
+            slot: voted_slot(v),
+        }),
+        Event::VotorVote(v) if v.result == "ok" => Some(LandedVote {
+            instance: v.instance.clone(),
+            ts_ms: v.ts_ms,
+            slot: v.slot,
+        }),
         _ => None,
     }
 }

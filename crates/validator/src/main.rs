@@ -162,6 +162,29 @@ struct RunArgs {
     /// Accept keypair files that group or others may read.
     #[arg(long)]
     allow_insecure_keypair_files: bool,
+
+    /// The cluster's consensus: `tower` (TowerBFT: TowerSync votes, the
+    /// tower behind the fence) or `alpenglow` (Votor votes, the vote
+    /// history behind the fence, stored before each vote).
+    #[arg(long, value_enum, default_value_t = ConsensusKind::Tower)]
+    consensus: ConsensusKind,
+
+    /// Alpenglow: how long a leader window waits for its first block before
+    /// its slots are skipped (Votor's Δtimeout).
+    #[arg(long, value_name = "MS", default_value_t = 800)]
+    votor_timeout_ms: u64,
+
+    /// Alpenglow: the time of one slot (Votor's Δblock): each later slot of
+    /// a window waits this much longer.
+    #[arg(long, value_name = "MS", default_value_t = 400)]
+    votor_block_ms: u64,
+}
+
+/// `--consensus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ConsensusKind {
+    Tower,
+    Alpenglow,
 }
 
 fn main() -> ExitCode {
@@ -351,6 +374,15 @@ async fn node_config(ledger: &Path, args: &RunArgs) -> anyhow::Result<NodeConfig
         allow_tower_rebuild: args.allow_tower_rebuild,
         clock: node::driver::Clock {
             offset_ms: args.clock_offset_ms,
+        },
+        consensus: match args.consensus {
+            ConsensusKind::Tower => node::machine::Consensus::TowerBft,
+            ConsensusKind::Alpenglow => {
+                node::machine::Consensus::Alpenglow(node::votor::Timing {
+                    timeout_ms: args.votor_timeout_ms,
+                    block_ms: args.votor_block_ms,
+                })
+            }
         },
     })
 }

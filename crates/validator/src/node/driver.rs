@@ -19,7 +19,9 @@ use towerlock_wire::client::RpcClient;
 
 use super::{
     executor::Executor,
-    machine::{Command, Event, MachineConfig, NodeExit, NodeMachine, Now, UnavailablePolicy},
+    machine::{
+        Command, Consensus, Event, MachineConfig, NodeExit, NodeMachine, Now, UnavailablePolicy,
+    },
     startup::{check_vote_account, not_a_towerlock_cluster},
     streams::Streams,
 };
@@ -50,6 +52,8 @@ pub struct NodeConfig {
     pub allow_tower_rebuild: bool,
     /// The wall clock the node uses.
     pub clock: Clock,
+    /// TowerBFT, or Alpenglow with Votor's timing.
+    pub consensus: Consensus,
 }
 
 /// An admin request and where its answer goes.
@@ -169,7 +173,8 @@ async fn start(
     .and_then(|v| v.as_u64().ok_or_else(|| format!("getSlot answered {v}")))
     .map_err(unreachable)?;
     let ws_url = config.cluster_url.replacen("http", "ws", 1);
-    let streams = match Streams::open(ws_url).await {
+    let alpenglow = matches!(config.consensus, Consensus::Alpenglow(_));
+    let streams = match Streams::open(ws_url, alpenglow).await {
         Ok(streams) => streams,
         Err(reason) => {
             return Err(not_a_towerlock_cluster(&rpc, &config.cluster_url)
@@ -191,6 +196,7 @@ async fn start(
             rpc_addr: config.rpc_addr,
             allow_tower_rebuild: config.allow_tower_rebuild,
             start_as_hot_spare: config.start_as_hot_spare,
+            consensus: config.consensus,
         },
         config.clock.now(),
     );

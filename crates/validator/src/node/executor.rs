@@ -6,7 +6,11 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use towerlock_storage::{StorageError, TowerStorage};
 use towerlock_tower::{SavedTower, Slot};
-use towerlock_wire::client::RpcClient;
+use serde_json::json;
+use towerlock_wire::{
+    client::RpcClient,
+    votor::{VotorLastVote, GET_VOTOR_LAST_VOTE, SEND_VOTOR_VOTE},
+};
 
 use super::{
     driver::{bounded, Clock, Published},
@@ -85,6 +89,39 @@ impl Executor {
                     elapsed,
                 })
             }
+            Action::StoreVoteHistory {
+                op,
+                token,
+                history,
+                renew_first,
+            } => {
+                // After an unknown outcome the fence moves first, so the
+                // earlier write cannot land after this one.
+                let (token, renewed) = if renew_first {
+                    match storage.renew(&token).await {
+                        Ok(renewed) => (renewed.clone(), Some(renewed)),
+                        Err(err) => {
+                            return Some(Event::VoteHistoryStored {
+                                op,
+                                renewed: None,
+                                result: Err(err),
+                            })
+                        }
+                    }
+                } else {
+                    (token, None)
+                };
+                let started = Instant::now();
+                let result = storage.store_vote_history(&token, &history).await;
+                if result.is_ok() {
+                    self.metrics.observe_store(started.elapsed());
+                }
+                Some(Event::VoteHistoryStored {
+                    op,
+                    renewed,
+                    result,
+                })
+            }
             Action::FenceLeaderSlot { op, token, slot } => Some(Event::LeaderFenced {
                 op,
                 result: storage.fence_leader_slot(&token, slot).await,
@@ -118,6 +155,23 @@ impl Executor {
                     .send_transaction(&transaction, Some(&self.instance), false);
                 let accepted = warn_on_error(bounded("sendTransaction", sent).await);
                 Some(Event::VoteSent { slot, accepted })
+            }
+            Action::SendVotorVote(message) => {
+                self.metrics.observe_vote_sent();
+                let slot = message.vote.slot();
+                let sent = self.rpc.call(SEND_VOTOR_VOTE, json!([message]));
+                let accepted = warn_on_error(bounded(SEND_VOTOR_VOTE, sent).await);
+                Some(Event::VotorVoteSent { slot, accepted })
+            }
+            Action::FetchVotorLastVote { identity } => {
+                let asked = self
+                    .rpc
+                    .call_as::<VotorLastVote>(GET_VOTOR_LAST_VOTE, json!([identity.to_string()]));
+                Some(Event::VotorLastVote(
+                    bounded(GET_VOTOR_LAST_VOTE, asked)
+                        .await
+                        .map(|last| last.slot),
+                ))
             }
             Action::SubmitBlock(block) => {
                 let submitted = bounded("submitBlock", self.rpc.submit_block(&block)).await;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use towerlock_wire::{
     api::{BankNotification, SignedContactInfo, BANK_SUBSCRIBE, GOSSIP_SUBSCRIBE},
     client::{ClientError, Subscription},
+    votor::{VotorNotification, VOTOR_SUBSCRIBE},
 };
 
 use super::{
@@ -15,22 +16,29 @@ use super::{
 /// How long the node tries to reopen a dropped subscription before exiting.
 const RECONNECT_FOR: Duration = Duration::from_secs(30);
 
-/// The cluster's bank and gossip streams.
+/// The cluster's bank and gossip streams, and Votor's on Alpenglow.
 pub(super) struct Streams {
     ws_url: String,
     banks: Subscription,
     gossip: Subscription,
+    votor: Option<Subscription>,
 }
 
 impl Streams {
-    pub(super) async fn open(ws_url: String) -> Result<Self, String> {
+    /// Opens the streams; Votor's too when `votor`.
+    pub(super) async fn open(ws_url: String, votor: bool) -> Result<Self, String> {
         let open = |method| bounded(method, Subscription::open(&ws_url, method));
         let banks = open(BANK_SUBSCRIBE).await?;
         let gossip = open(GOSSIP_SUBSCRIBE).await?;
+        let votor = match votor {
+            true => Some(open(VOTOR_SUBSCRIBE).await?),
+            false => None,
+        };
         Ok(Self {
             ws_url: ws_url.clone(),
             banks,
             gossip,
+            votor,
         })
     }
 
@@ -40,6 +48,7 @@ impl Streams {
         let method = match stream {
             Stream::Banks => BANK_SUBSCRIBE,
             Stream::Gossip => GOSSIP_SUBSCRIBE,
+            Stream::Votor => VOTOR_SUBSCRIBE,
         };
         let until = Instant::now() + RECONNECT_FOR;
         let subscription = loop {
@@ -57,14 +66,22 @@ impl Streams {
         match stream {
             Stream::Banks => self.banks = subscription,
             Stream::Gossip => self.gossip = subscription,
+            Stream::Votor => self.votor = Some(subscription),
         }
         Ok(())
     }
 
-    /// The next event from either stream; banks first, so a node thawed
-    /// after a takeover meets the fence on its next vote before it reads
-    /// the gossip that announced the takeover.
+    /// The next event from any stream; banks and Votor's first, so a node
+    /// thawed after a takeover meets the fence on its next vote before it
+    /// reads the gossip that announced the takeover.
     pub(super) async fn next(&mut self) -> Option<Event> {
+        let votor = &mut self.votor;
+        let votor = async move {
+            match votor {
+                Some(votor) => votor.next::<VotorNotification>().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             bank = self.banks.next::<BankNotification>() => match bank {
@@ -74,6 +91,14 @@ impl Streams {
                     None
                 }
                 Err(e) => Some(Event::StreamClosed { stream: Stream::Banks, reason: e.to_string() }),
+            },
+            notification = votor => match notification {
+                Ok(notification) => Some(Event::Votor(notification)),
+                Err(ClientError::Decode(e)) => {
+                    tracing::warn!(error = %e, "skipping an undecodable Votor notification");
+                    None
+                }
+                Err(e) => Some(Event::StreamClosed { stream: Stream::Votor, reason: e.to_string() }),
             },
             contact = self.gossip.next::<SignedContactInfo>() => match contact {
                 Ok(contact) => Some(Event::Contact(contact)),

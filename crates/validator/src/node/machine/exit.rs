@@ -81,6 +81,13 @@ pub enum NodeExit {
     )]
     NotTowerlockCluster { url: String, version: String },
     /// The cluster's streams could not be reopened.
+    /// The Votor machine stopped for a reason of its own (a history older
+    /// than the landed votes, another node's history, a receipt mismatch).
+    #[error("{source}")]
+    Votor {
+        #[source]
+        source: crate::node::votor::VotorExit,
+    },
     #[error("lost the cluster: {reason}")]
     ClusterLost { reason: String },
 }

@@ -111,6 +111,7 @@ impl Harness {
                 rpc_addr: None,
                 allow_tower_rebuild: false,
                 start_as_hot_spare,
+                consensus: super::Consensus::TowerBft,
             },
             now,
         );

@@ -9,9 +9,14 @@ use std::time::Duration;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_transaction::Transaction;
-use towerlock_storage::{FenceToken, LeaderSlotFenced, StorageError, Takeover, TowerStored};
-use towerlock_tower::{SavedTower, Slot};
-use towerlock_wire::api::{BankNotification, SignedContactInfo, SubmitBlock};
+use towerlock_storage::{
+    FenceToken, LeaderSlotFenced, StorageError, Takeover, TowerStored, VoteHistoryStored,
+};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
+use towerlock_wire::{
+    api::{BankNotification, SignedContactInfo, SubmitBlock},
+    votor::{VotorNotification, VotorVoteMessage},
+};
 
 use super::NodeExit;
 use crate::{admin::AdminError, node::schedule::LeaderSchedule};
@@ -53,6 +58,8 @@ pub struct RequestId(pub u64);
 pub enum Stream {
     Banks,
     Gossip,
+    /// Votor's blocks, certificates and slots (Alpenglow clusters).
+    Votor,
 }
 
 /// An admin request the machine decides on (the admin RPC answers the
@@ -106,6 +113,19 @@ pub enum Event {
         result: Result<TowerStored, StorageError>,
         elapsed: Duration,
     },
+    /// Votor's stream (Alpenglow clusters).
+    Votor(VotorNotification),
+    /// The answer to [`Action::FetchVotorLastVote`].
+    VotorLastVote(Result<Option<Slot>, String>),
+    /// The answer to [`Action::StoreVoteHistory`]; `renewed` is the fence's
+    /// new token when it was renewed first.
+    VoteHistoryStored {
+        op: OpId,
+        renewed: Option<FenceToken>,
+        result: Result<VoteHistoryStored, StorageError>,
+    },
+    /// What became of [`Action::SendVotorVote`].
+    VotorVoteSent { slot: Slot, accepted: bool },
     /// The answer to [`Action::FenceLeaderSlot`].
     LeaderFenced {
         op: OpId,
@@ -155,6 +175,18 @@ pub enum Action {
         token: FenceToken,
         slot: Slot,
     },
+    /// Alpenglow: store `history` under `token` (renewing the fence first
+    /// when `renew_first`): before the votes it holds may leave.
+    StoreVoteHistory {
+        op: OpId,
+        token: FenceToken,
+        history: SavedVoteHistory,
+        renew_first: bool,
+    },
+    /// Alpenglow: send a Votor vote whose history was stored.
+    SendVotorVote(Box<VotorVoteMessage>),
+    /// Alpenglow: read the newest slot with a landed vote of `identity`.
+    FetchVotorLastVote { identity: Pubkey },
     /// Send a vote whose tower was stored.
     SendVote {
         slot: Slot,

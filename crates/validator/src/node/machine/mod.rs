@@ -18,6 +18,7 @@
 //! cannot interleave with a vote of the previous identity.
 
 mod admin;
+mod alpenglow;
 mod exit;
 #[cfg(test)]
 mod harness;
@@ -45,6 +46,7 @@ use towerlock_storage::{FenceToken, InstanceId, StorageError, TowerStored};
 use towerlock_tower::{Recorded, SavedTower, Slot, Tower};
 use towerlock_wire::api::{BankNotification, ContactAddresses, ContactInfo, SignedContactInfo};
 
+pub use alpenglow::Consensus;
 pub use exit::NodeExit;
 pub use io::{Action, Command, Event, Now, OpId, RequestId, Stream};
 
@@ -94,6 +96,8 @@ pub struct MachineConfig {
     /// Stay a hot spare until `set-identity`, even when the node may vote
     /// (`--start-as-hot-spare`).
     pub start_as_hot_spare: bool,
+    /// TowerBFT, or Alpenglow with Votor's timing.
+    pub consensus: Consensus,
 }
 
 /// The node holds the fence of its identity with this tower.
@@ -161,6 +165,10 @@ enum InFlight {
         op: OpId,
         slot: Slot,
     },
+    /// A store of the Votor machine's vote history.
+    VoteHistory {
+        op: OpId,
+    },
 }
 
 /// Counters the status reports.
@@ -216,6 +224,11 @@ pub struct NodeMachine {
     gossip_opened_at: Now,
     actions: VecDeque<Action>,
     stopped: bool,
+    consensus: Consensus,
+    /// Votor's stream since the newest finalized block (Alpenglow).
+    votor_log: alpenglow::VotorLog,
+    /// The Votor machine, while the fence is held on Alpenglow.
+    voting: Option<alpenglow::Voting>,
 }
 
 impl NodeMachine {
@@ -256,6 +269,9 @@ impl NodeMachine {
             gossip_opened_at: now,
             actions: VecDeque::new(),
             stopped: false,
+            consensus: config.consensus,
+            votor_log: alpenglow::VotorLog::default(),
+            voting: None,
         }
     }
 
@@ -293,6 +309,14 @@ impl NodeMachine {
                 elapsed,
             } => self.on_stored(op, result, elapsed),
             Event::LeaderFenced { op, result } => self.on_leader_fenced(op, result),
+            Event::Votor(notification) => self.on_votor(now, notification),
+            Event::VotorLastVote(result) => self.on_votor_last_vote(now, result),
+            Event::VoteHistoryStored {
+                op,
+                renewed,
+                result,
+            } => self.on_vote_history_stored(now, op, renewed, result),
+            Event::VotorVoteSent { slot, accepted } => self.on_vote_sent(slot, accepted),
             Event::LeaderSchedule(result) => self.on_leader_schedule(result),
             Event::SlotHistory(result) => self.on_slot_history(result),
             Event::VoteSent { slot, accepted } => self.on_vote_sent(slot, accepted),
@@ -302,7 +326,10 @@ impl NodeMachine {
                 self.actions.push_back(Action::Reopen(stream));
             }
             Event::ClusterLost { reason } => self.exit(Err(NodeExit::ClusterLost { reason })),
-            Event::Tick => self.on_tick(now),
+            Event::Tick => {
+                self.on_tick(now);
+                self.votor_tick(now);
+            }
             Event::Shutdown => {
                 tracing::info!("shutting down");
                 self.exit(Ok(()));
@@ -390,7 +417,7 @@ impl NodeMachine {
                 self.start_admin(now, request, command);
                 continue;
             }
-            if !self.caught_up || self.wait_for_bank {
+            if !self.caught_up || self.wait_for_bank || !self.votor_ready() {
                 return;
             }
             let may_vote = self.may_vote_as(&self.identity());
@@ -402,7 +429,12 @@ impl NodeMachine {
                 return;
             }
             if let Ok(voter) = may_vote {
-                if self.vote(now, voter) {
+                let storing = if self.is_alpenglow() {
+                    self.vote_votor()
+                } else {
+                    self.vote(now, voter)
+                };
+                if storing {
                     return;
                 }
             }

@@ -12,7 +12,7 @@ use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use towerlock_storage::{StorageError, Takeover};
-use towerlock_tower::{Lockout, Slot, Tower};
+use towerlock_tower::{Lockout, SavedVoteHistory, Slot, Tower};
 
 use super::{
     Action, Activity, Fence, HotSpareReason, InFlight, NodeExit, NodeMachine, Now, OpId,
@@ -58,6 +58,7 @@ impl NodeMachine {
             }
             (Activity::Fenced(_), Err(reason)) => {
                 tracing::warn!(%reason, "no longer voting: a hot spare until set-identity or a restart");
+                self.stop_voting();
                 self.activity = Activity::HotSpare(reason);
                 self.stepped_down = true;
             }
@@ -159,10 +160,17 @@ impl NodeMachine {
         let identity = self.takeover_identity(&purpose);
         let require_tower = Self::require_tower(&purpose);
         match result {
-            Ok(taken) => match self.fence_from(identity, taken, require_tower) {
-                Ok(fence) => self.fenced(now, purpose, fence),
-                Err(refusal) => self.refused(now, purpose, Refused::Tower(refusal), true),
-            },
+            Ok(mut taken) => {
+                // Alpenglow votes from the vote history read with the fence.
+                let history = taken.vote_history.take().map(SavedVoteHistory::into_history);
+                match self.fence_from(identity, taken, require_tower) {
+                    Ok(fence) => {
+                        self.fenced(now, purpose, fence);
+                        self.start_voting(now, identity, history);
+                    }
+                    Err(refusal) => self.refused(now, purpose, Refused::Tower(refusal), true),
+                }
+            }
             Err(err) => self.refused(now, purpose, Refused::Storage(err), true),
         }
     }
