@@ -2,8 +2,8 @@
 //! an identity must be in the history it stored before sending it.
 
 use solana_pubkey::Pubkey;
-use towerlock_audit::{votes_missing_from_history, HistoryVote, StoredVoteHistory, Violation};
 use towerlock_audit::event::Event;
+use towerlock_audit::{votes_missing_from_history, HistoryVote, StoredVoteHistory, Violation};
 use towerlock_storage::{EtcdTowerStorage, StorageError, TowerStorage};
 use towerlock_tower::VoteHistory;
 

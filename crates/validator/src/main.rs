@@ -178,6 +178,13 @@ struct RunArgs {
     /// a window waits this much longer.
     #[arg(long, value_name = "MS", default_value_t = 400)]
     votor_block_ms: u64,
+
+    /// Alpenglow: vote even when the vote history is missing or older than
+    /// the identity's votes that landed (agave's flag). Such a node may vote
+    /// against its own earlier votes: a slashable offence. Use it only when
+    /// the history is truly lost and the identity has not voted since.
+    #[arg(long)]
+    do_not_require_vote_history: bool,
 }
 
 /// `--consensus`.
@@ -378,9 +385,12 @@ async fn node_config(ledger: &Path, args: &RunArgs) -> anyhow::Result<NodeConfig
         consensus: match args.consensus {
             ConsensusKind::Tower => node::machine::Consensus::TowerBft,
             ConsensusKind::Alpenglow => {
-                node::machine::Consensus::Alpenglow(node::votor::Timing {
-                    timeout_ms: args.votor_timeout_ms,
-                    block_ms: args.votor_block_ms,
+                node::machine::Consensus::Alpenglow(node::machine::Alpenglow {
+                    timing: node::votor::Timing {
+                        timeout_ms: args.votor_timeout_ms,
+                        block_ms: args.votor_block_ms,
+                    },
+                    require_vote_history: !args.do_not_require_vote_history,
                 })
             }
         },

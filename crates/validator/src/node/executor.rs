@@ -3,10 +3,10 @@
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use towerlock_storage::{StorageError, TowerStorage};
 use towerlock_tower::{SavedTower, Slot};
-use serde_json::json;
 use towerlock_wire::{
     client::RpcClient,
     votor::{VotorLastVote, GET_VOTOR_LAST_VOTE, SEND_VOTOR_VOTE},

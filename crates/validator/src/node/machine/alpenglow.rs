@@ -37,7 +37,17 @@ pub enum Consensus {
     /// TowerBFT: TowerSync votes, the tower behind the fence.
     TowerBft,
     /// Alpenglow's Votor: Votor votes, the vote history behind the fence.
-    Alpenglow(Timing),
+    Alpenglow(Alpenglow),
+}
+
+/// How the node votes on Alpenglow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alpenglow {
+    pub timing: Timing,
+    /// Refuse to vote from a vote history that is missing or older than the
+    /// identity's landed votes (agave's default; off with
+    /// `--do-not-require-vote-history`, which may vote against them).
+    pub require_vote_history: bool,
 }
 
 /// Votor's stream as the node keeps it: the newest finalized block and what
@@ -166,15 +176,15 @@ fn now_ms(now: Now) -> u64 {
 }
 
 impl NodeMachine {
-    fn timing(&self) -> Option<Timing> {
+    fn alpenglow(&self) -> Option<Alpenglow> {
         match self.consensus {
-            Consensus::Alpenglow(timing) => Some(timing),
+            Consensus::Alpenglow(alpenglow) => Some(alpenglow),
             Consensus::TowerBft => None,
         }
     }
 
     pub(super) fn is_alpenglow(&self) -> bool {
-        self.timing().is_some()
+        self.alpenglow().is_some()
     }
 
     /// Whether the node may settle its role: on Alpenglow, once Votor's
@@ -212,8 +222,13 @@ impl NodeMachine {
     /// The fence of `identity` is held with `history` read under it: a
     /// Votor machine for it, replayed from the log; it votes once the
     /// landed votes are known.
-    pub(super) fn start_voting(&mut self, now: Now, identity: Pubkey, history: Option<VoteHistory>) {
-        let Some(timing) = self.timing() else {
+    pub(super) fn start_voting(
+        &mut self,
+        now: Now,
+        identity: Pubkey,
+        history: Option<VoteHistory>,
+    ) {
+        let Some(Alpenglow { timing, .. }) = self.alpenglow() else {
             return;
         };
         // `votor_ready` held before the takeover.
@@ -257,12 +272,21 @@ impl NodeMachine {
 
     /// The newest slot with a landed vote of the identity, or why not.
     pub(super) fn on_votor_last_vote(&mut self, now: Now, result: Result<Option<Slot>, String>) {
+        let require = self
+            .alpenglow()
+            .is_some_and(|alpenglow| alpenglow.require_vote_history);
         let Some(voting) = &mut self.voting else {
             return;
         };
         voting.fetching = false;
         let landed = match result {
-            Ok(landed) => landed,
+            Ok(landed) if require => landed,
+            Ok(landed) => {
+                if landed.is_some() {
+                    tracing::warn!(?landed, "--do-not-require-vote-history: voting without checking the history against the landed votes");
+                }
+                None
+            }
             Err(reason) => {
                 // Asked again at the next chance; no vote until it comes.
                 tracing::warn!(%reason, "cannot read the landed Votor votes: not voting yet");

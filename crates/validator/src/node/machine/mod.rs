@@ -46,7 +46,7 @@ use towerlock_storage::{FenceToken, InstanceId, StorageError, TowerStored};
 use towerlock_tower::{Recorded, SavedTower, Slot, Tower};
 use towerlock_wire::api::{BankNotification, ContactAddresses, ContactInfo, SignedContactInfo};
 
-pub use alpenglow::Consensus;
+pub use alpenglow::{Alpenglow, Consensus};
 pub use exit::NodeExit;
 pub use io::{Action, Command, Event, Now, OpId, RequestId, Stream};
 

@@ -162,7 +162,10 @@ impl NodeMachine {
         match result {
             Ok(mut taken) => {
                 // Alpenglow votes from the vote history read with the fence.
-                let history = taken.vote_history.take().map(SavedVoteHistory::into_history);
+                let history = taken
+                    .vote_history
+                    .take()
+                    .map(SavedVoteHistory::into_history);
                 match self.fence_from(identity, taken, require_tower) {
                     Ok(fence) => {
                         self.fenced(now, purpose, fence);
