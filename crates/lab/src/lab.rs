@@ -45,14 +45,23 @@ impl Lab {
         stake_percent: f64,
     ) -> Result<Self, LabError> {
         let options = InitOptions {
+            stake_percent,
+            ..Self::options(slot_ms)
+        };
+        Self::start_with(validator_bin, dir, options).await
+    }
+
+    /// The genesis options of [`Lab::start`]: `slot_ms` slots, ten
+    /// synthetic validators, ours with 10 % of the stake.
+    pub fn options(slot_ms: u64) -> InitOptions {
+        InitOptions {
             slot_ms,
             slots_per_epoch: 8192,
             fork_rate: 0.02,
             synthetic: 10,
-            stake_percent,
+            stake_percent: 10.0,
             ..InitOptions::default()
-        };
-        Self::start_with(validator_bin, dir, options).await
+        }
     }
 
     /// Like [`Lab::start`], with the cluster's genesis options.

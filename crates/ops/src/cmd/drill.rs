@@ -9,6 +9,12 @@
 //! another restart cycle, the primary hanging (SIGSTOP) and thawed once the
 //! secondary holds the fence (the zombie). Between the first restart cycle
 //! and the sentinel, an upgrade by failover (`drill_upgrade.rs`).
+//!
+//! `--consensus alpenglow` runs the story on a Votor cluster, the vote
+//! history behind the fence (`drill_alpenglow.rs`): the same manual
+//! failover and restart cycles, the zombie and kill -9 by the operator's
+//! set-identity, and at the end every landed vote checked against the
+//! vote history left in etcd as well.
 
 use std::{
     path::{Path, PathBuf},
@@ -18,7 +24,8 @@ use std::{
 
 use anyhow::{bail, Context};
 use clap::Args;
-use towerlock_lab::{now_ms, Lab, Role, ValidatorProcess};
+use towerlock_cluster::genesis::Consensus;
+use towerlock_lab::{as_landed, now_ms, Lab, Role, ValidatorProcess};
 
 use super::drill_sentinel::Fault;
 
@@ -34,6 +41,17 @@ pub struct DrillArgs {
     /// The validator binary [default: towerlock-validator next to this one].
     #[arg(long, value_name = "PATH")]
     validator_bin: Option<PathBuf>,
+    /// The cluster's consensus: `tower` (TowerBFT) or `alpenglow` (Votor,
+    /// the vote history behind the fence).
+    #[arg(long, value_enum, default_value_t = DrillConsensus::Tower)]
+    consensus: DrillConsensus,
+}
+
+/// `--consensus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DrillConsensus {
+    Tower,
+    Alpenglow,
 }
 
 pub(super) const WAIT: Duration = Duration::from_secs(60);
@@ -75,7 +93,19 @@ impl DrillArgs {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let bin = super::validator_bin(self.validator_bin.as_deref())?;
         let started = Instant::now();
-        let mut drill = Drill::start(&bin, self.slot_ms, self.dir.clone()).await?;
+        let mut drill = Drill::start(&bin, self.slot_ms, self.dir.clone(), self.consensus).await?;
+        if self.consensus == DrillConsensus::Alpenglow {
+            drill.alpenglow_story().await?;
+            let clean = drill.audit(started).await?;
+            if self.dir.is_some() {
+                println!("kept: {}", drill.lab.dir.display());
+            }
+            return Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
         let (primary, secondary) = drill.primary_and_hot_spare().await?;
         let secondary = drill.manual_failover(primary, secondary, "manual").await?;
         let (primary, secondary) = drill.restart_cycle(secondary, "").await?;
@@ -100,9 +130,23 @@ impl DrillArgs {
 }
 
 impl Drill {
-    async fn start(bin: &Path, slot_ms: u64, dir: Option<PathBuf>) -> anyhow::Result<Self> {
-        step("etcd with the seed's mutual TLS, and a local cluster");
-        let lab = Lab::start(bin, slot_ms, dir).await?;
+    async fn start(
+        bin: &Path,
+        slot_ms: u64,
+        dir: Option<PathBuf>,
+        consensus: DrillConsensus,
+    ) -> anyhow::Result<Self> {
+        let lab = match consensus {
+            DrillConsensus::Tower => {
+                step("etcd with the seed's mutual TLS, and a local cluster");
+                Lab::start(bin, slot_ms, dir).await?
+            }
+            DrillConsensus::Alpenglow => {
+                step("etcd with the seed's mutual TLS, and a local cluster running Alpenglow (Votor)");
+                Lab::start_with_consensus(bin, dir, Lab::options(slot_ms), Consensus::Alpenglow)
+                    .await?
+            }
+        };
         println!(
             "etcd      https://{} (client certificates required)",
             lab.etcd.endpoint()
@@ -138,7 +182,7 @@ impl Drill {
     pub(super) async fn wait_for_votes(&self, node: &Node, n: usize) -> anyhow::Result<()> {
         self.lab
             .cluster
-            .wait_for_more_votes(&node.instance, n, WAIT)
+            .wait_for_more_landed(&node.instance, n, WAIT)
             .await?;
         Ok(())
     }
@@ -156,7 +200,7 @@ impl Drill {
         Ok(missed.unwrap_or(usize::MAX))
     }
 
-    async fn primary_and_hot_spare(&self) -> anyhow::Result<(Node, Node)> {
+    pub(super) async fn primary_and_hot_spare(&self) -> anyhow::Result<(Node, Node)> {
         step(
             "primary: towerlock-validator --identity validator-keypair.json --tower-storage etcd …",
         );
@@ -174,7 +218,7 @@ impl Drill {
         if !self
             .lab
             .cluster
-            .accepted_votes(&secondary.instance)?
+            .landed_votes(&secondary.instance)?
             .is_empty()
         {
             bail!("the hot spare voted");
@@ -195,6 +239,26 @@ impl Drill {
         name: &'static str,
     ) -> anyhow::Result<Node> {
         step("manual failover on the secondary: wait-for-restart-window --identity validator-keypair.json && set-identity validator-keypair.json");
+        let since = now_ms();
+        let switch = self.failover_command(&secondary).await?;
+        let reason = expect_exit(&mut primary.process, "it must terminate once fenced out").await?;
+        println!("primary terminated: {reason}");
+        self.wait_for_votes(&secondary, 3).await?;
+        let missed = self.missed_slots(&primary, &secondary, since)?;
+        println!("secondary votes; votable slots missed: {missed}");
+        self.failovers.push(Failover {
+            name,
+            missed_slots: missed,
+            switch,
+            detected: None,
+            recovered: None,
+        });
+        Ok(secondary)
+    }
+
+    /// The seed's `wait-for-restart-window && set-identity` on `secondary`;
+    /// returns how long it took.
+    pub(super) async fn failover_command(&self, secondary: &Node) -> anyhow::Result<Duration> {
         let ledger = secondary.process.ledger.display().to_string();
         let command = format!(
             "{bin} --ledger {ledger} wait-for-restart-window --identity {identity} --min-idle-time 0.05 --max-delinquent-stake 100 \
@@ -202,7 +266,6 @@ impl Drill {
             bin = self.bin.display(),
             identity = self.identity_file,
         );
-        let since = now_ms();
         let begun = Instant::now();
         let output = tokio::process::Command::new("sh")
             .arg("-c")
@@ -217,20 +280,7 @@ impl Drill {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        let switch = begun.elapsed();
-        let reason = expect_exit(&mut primary.process, "it must terminate once fenced out").await?;
-        println!("primary terminated: {reason}");
-        self.wait_for_votes(&secondary, 3).await?;
-        let missed = self.missed_slots(&primary, &secondary, since)?;
-        println!("secondary votes; votable slots missed: {missed}");
-        self.failovers.push(Failover {
-            name,
-            missed_slots: missed,
-            switch,
-            detected: None,
-            recovered: None,
-        });
-        Ok(secondary)
+        Ok(begun.elapsed())
     }
 
     /// The primary restarts and reclaims its identity (the secondary
@@ -285,6 +335,7 @@ impl Drill {
         let report = towerlock_audit::check_file(&self.lab.cluster.audit_path())
             .context("cannot audit the trail")?;
         println!("{report}");
+        let history_clean = self.audit_vote_history().await?;
 
         print_table(&self.failovers);
         let max_missed = self
@@ -293,18 +344,20 @@ impl Drill {
             .map(|f| f.missed_slots)
             .max()
             .unwrap_or(0);
-        let votes = report
-            .accounts
+        let votes = self
+            .lab
+            .cluster
+            .events()?
             .iter()
-            .map(|a| a.votes_accepted)
-            .sum::<u64>();
+            .filter_map(as_landed)
+            .count();
         println!(
             "failovers={} violations={} max_missed_slots={max_missed} votes={votes} seconds={:.1}",
             self.failovers.len(),
             report.violations.len(),
             started.elapsed().as_secs_f64()
         );
-        Ok(report.is_clean())
+        Ok(report.is_clean() && history_clean)
     }
 }
 

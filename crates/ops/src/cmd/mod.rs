@@ -15,6 +15,7 @@ pub mod certs;
 pub mod chaos;
 pub mod cluster;
 pub mod drill;
+pub mod drill_alpenglow;
 pub mod drill_sentinel;
 pub mod drill_upgrade;
 pub mod etcd;
