@@ -8,6 +8,24 @@ use towerlock_validator::admin::Role;
 
 use crate::{EtcdProcess, LabCluster, LabError, ValidatorProcess};
 
+/// The validator's flags for a cluster running `consensus` with `slot_ms`
+/// slots: none on TowerBFT; on Alpenglow `--consensus alpenglow` and
+/// Votor's timing (a window's first block comes within a slot of its start;
+/// the cluster's synthetic voters skip a slot one slot after its end).
+pub fn consensus_flags(consensus: Consensus, slot_ms: u64) -> Vec<String> {
+    match consensus {
+        Consensus::Tower => vec![],
+        Consensus::Alpenglow => vec![
+            "--consensus".into(),
+            "alpenglow".into(),
+            "--votor-block-ms".into(),
+            slot_ms.to_string(),
+            "--votor-timeout-ms".into(),
+            (2 * slot_ms).to_string(),
+        ],
+    }
+}
+
 /// The whole system on one machine: a real etcd with the seed's mutual TLS,
 /// a local cluster, and the validators started in its directory.
 pub struct Lab {
@@ -141,18 +159,7 @@ impl Lab {
             "0".into(),
         ];
         args.extend(self.etcd_flags());
-        if self.consensus == Consensus::Alpenglow {
-            // A window's first block comes within a slot of its start; the
-            // cluster's synthetic voters skip a slot one slot after its end.
-            args.extend([
-                "--consensus".into(),
-                "alpenglow".into(),
-                "--votor-block-ms".into(),
-                self.slot_ms.to_string(),
-                "--votor-timeout-ms".into(),
-                (2 * self.slot_ms).to_string(),
-            ]);
-        }
+        args.extend(consensus_flags(self.consensus, self.slot_ms));
         args
     }
 

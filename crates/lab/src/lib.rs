@@ -39,7 +39,7 @@ pub use etcd::{
     etcd_binary, free_port, free_ports, metrics_text, EtcdOptions, EtcdProcess, ETCD_MISSING,
 };
 pub use etcd_cluster::EtcdCluster;
-pub use lab::Lab;
+pub use lab::{consensus_flags, Lab};
 pub use process::log_tail;
 pub use proxy::{Direction, Fault, FaultProxy, ProxyStats};
 pub use trail::{as_landed, banks_between, now_ms, voted_slot, AuditTrail, LandedVote};

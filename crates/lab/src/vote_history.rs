@@ -7,7 +7,9 @@ use towerlock_audit::{votes_missing_from_history, HistoryVote, StoredVoteHistory
 use towerlock_storage::{EtcdTowerStorage, StorageError, TowerStorage};
 use towerlock_tower::VoteHistory;
 
-use crate::{EtcdProcess, LabError};
+use towerlock_etcd::EtcdConfig;
+
+use crate::LabError;
 
 /// A vote history as the audit reads it (plain data: the audit shares no
 /// code with the validator).
@@ -26,12 +28,13 @@ pub fn audited_history(history: &VoteHistory) -> StoredVoteHistory {
     }
 }
 
-/// The vote history of `identity` in `etcd` (`None` if none is stored).
+/// The vote history of `identity` in the etcd `config` reaches (`None` if
+/// none is stored).
 pub async fn stored_vote_history(
-    etcd: &EtcdProcess,
+    config: &EtcdConfig,
     identity: &Pubkey,
 ) -> Result<Option<VoteHistory>, LabError> {
-    let storage = EtcdTowerStorage::connect(&etcd.config())
+    let storage = EtcdTowerStorage::connect(config)
         .await
         .map_err(LabError::storage("connect to etcd"))?;
     match storage.load_vote_history_unfenced(identity).await {
@@ -44,11 +47,11 @@ pub async fn stored_vote_history(
 /// The landed votes of `identity` in `events` that the vote history it
 /// left in etcd does not hold; `None` when it left none.
 pub async fn votes_missing_from_etcd(
-    etcd: &EtcdProcess,
+    config: &EtcdConfig,
     identity: &Pubkey,
     events: &[Event],
 ) -> Result<Option<Vec<Violation>>, LabError> {
-    Ok(stored_vote_history(etcd, identity)
+    Ok(stored_vote_history(config, identity)
         .await?
         .map(|history| votes_missing_from_history(&audited_history(&history), events)))
 }

@@ -110,3 +110,61 @@ fn the_control_without_the_fence_is_caught() {
     let svg = std::fs::read_to_string(work.path().join("timeline.svg")).unwrap();
     roxmltree::Document::parse(&svg).expect("timeline.svg is XML");
 }
+
+/// On Alpenglow: the same seeded schedule over every fault kind, Votor
+/// votes and the vote history behind the fence; the audit finds no Votor
+/// offence and every landed vote is in the vote history left in etcd.
+#[test]
+fn a_seeded_run_on_alpenglow_passes_the_audit_and_the_vote_history_check() {
+    let work = tempfile::tempdir().unwrap();
+    let out = chaos(
+        work.path(),
+        &[
+            "--consensus",
+            "alpenglow",
+            "--duration",
+            "60s",
+            "--seed",
+            "3",
+        ],
+    );
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("no safety violations"), "{shown}");
+    assert!(shown.contains(" violations=0 "), "{shown}");
+    assert!(shown.contains("is in it: yes"), "{shown}");
+    let log = std::fs::read_to_string(work.path().join("faults.jsonl")).unwrap();
+    for kind in KINDS {
+        assert!(
+            log.contains(&format!("\"{kind}\"")),
+            "no {kind} fault in {log}"
+        );
+    }
+}
+
+/// The control on Alpenglow: a second instance keeping its vote history in
+/// a local file must be caught with one of Votor's offences.
+#[test]
+fn the_control_on_alpenglow_is_caught_with_a_votor_offence() {
+    let work = tempfile::tempdir().unwrap();
+    let out = chaos(
+        work.path(),
+        &[
+            "--consensus",
+            "alpenglow",
+            "--control",
+            "--duration",
+            "60s",
+            "--seed",
+            "5",
+        ],
+    );
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("notarize and skip in one slot")
+            || shown.contains("two blocks notarized in one slot")
+            || shown.contains("finalize in a skipped slot"),
+        "{shown}"
+    );
+}

@@ -81,7 +81,7 @@ async fn audit_clean(lab: &mut Lab) -> towerlock_audit::Report {
     assert!(report.is_clean(), "audit found violations:\n{report}");
     let events = lab.cluster.events().must();
     let identity = lab.cluster.keys.identity.pubkey();
-    let missing = votes_missing_from_etcd(&lab.etcd, &identity, &events)
+    let missing = votes_missing_from_etcd(&lab.etcd.config(), &identity, &events)
         .await
         .must()
         .expect("a vote history in etcd");

@@ -47,11 +47,29 @@ pub struct DrillArgs {
     consensus: DrillConsensus,
 }
 
-/// `--consensus`.
+/// `--consensus` of the drill and of chaos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DrillConsensus {
     Tower,
     Alpenglow,
+}
+
+impl DrillConsensus {
+    /// The cluster's consensus at genesis.
+    pub fn genesis(self) -> Consensus {
+        match self {
+            Self::Tower => Consensus::Tower,
+            Self::Alpenglow => Consensus::Alpenglow,
+        }
+    }
+
+    /// What a run prints about it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Tower => "TowerBFT",
+            Self::Alpenglow => "Alpenglow (Votor, the vote history behind the fence)",
+        }
+    }
 }
 
 pub(super) const WAIT: Duration = Duration::from_secs(60);

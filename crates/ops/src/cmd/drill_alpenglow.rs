@@ -81,7 +81,7 @@ impl Drill {
     pub(super) async fn audit_vote_history(&self) -> anyhow::Result<bool> {
         let identity = self.lab.cluster.keys.identity.pubkey();
         let events = self.lab.cluster.events()?;
-        let Some(missing) = votes_missing_from_etcd(&self.lab.etcd, &identity, &events)
+        let Some(missing) = votes_missing_from_etcd(&self.lab.etcd.config(), &identity, &events)
             .await
             .context("cannot check the landed votes against the vote history in etcd")?
         else {

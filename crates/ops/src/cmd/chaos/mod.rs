@@ -55,6 +55,10 @@ pub struct ChaosArgs {
     /// The validator binary [default: towerlock-validator next to this one].
     #[arg(long, value_name = "PATH")]
     validator_bin: Option<PathBuf>,
+    /// The cluster's consensus: `tower` (TowerBFT) or `alpenglow` (Votor,
+    /// the vote history behind the fence).
+    #[arg(long, value_enum, default_value_t = super::drill::DrillConsensus::Tower)]
+    consensus: super::drill::DrillConsensus,
 }
 
 /// Parses `500ms`, `90s`, `10m`, `1h` (a bare number is seconds).
@@ -107,23 +111,26 @@ impl ChaosArgs {
         };
         let plan = schedule::plan(self.seed, &kinds, self.duration, self.slot_ms);
         println!(
-            "chaos: seed {} ({} faults planned over {:?}), {} ms slots, {}",
+            "chaos: seed {} ({} faults planned over {:?}), {} ms slots, {}, {}",
             self.seed,
             plan.len(),
             self.duration,
             self.slot_ms,
+            self.consensus.describe(),
             if self.control {
                 "control: a second instance without the fence"
             } else {
                 "primary and secondary fenced in etcd"
             }
         );
-        let mut world = World::start(&bin, &dir, self.slot_ms, mode).await?;
+        let consensus = self.consensus.genesis();
+        let mut world = World::start(&bin, &dir, self.slot_ms, mode, consensus).await?;
         let start_ms = now_ms();
         world.cluster.wait_for_banks(start_ms, 1, WARMUP).await?;
         wait_for_first_vote(&mut world).await?;
         println!("{} primary votes; faults begin", stamp(start_ms));
-        let records = run_faults(&mut world, &plan, start_ms, self.control).await?;
+        let votor = self.consensus == super::drill::DrillConsensus::Alpenglow;
+        let records = run_faults(&mut world, &plan, start_ms, self.control, votor).await?;
         world.heal_everything();
         let settle = Instant::now() + Duration::from_secs(3);
         world.run_until(settle).await?;
@@ -168,18 +175,20 @@ async fn wait_for_first_vote(world: &mut World) -> anyhow::Result<()> {
     )
 }
 
-/// Runs the schedule; in the control, stops at the first violation.
+/// Runs the schedule; in the control, stops at the first violation (on
+/// Alpenglow, the first of Votor's offences).
 async fn run_faults(
     world: &mut World,
     plan: &[schedule::Planned],
     start_ms: u64,
     control: bool,
+    votor: bool,
 ) -> anyhow::Result<Vec<FaultRecord>> {
     let mut records = Vec::new();
     let mut trigger = SetIdentityOnSpare;
     for (index, planned) in plan.iter().enumerate() {
         world.run_until(Instant::now() + planned.gap).await?;
-        if control && violations_so_far(world)? > 0 {
+        if control && violations_so_far(world, votor)? > 0 {
             println!(
                 "{} the audit found a violation: the control stops",
                 stamp(start_ms)
@@ -203,9 +212,19 @@ async fn run_faults(
     Ok(records)
 }
 
-fn violations_so_far(world: &World) -> anyhow::Result<usize> {
+/// Violations the audit finds so far; with `votor`, Votor's offences only
+/// (the control on Alpenglow is about the vote history: it runs until one).
+fn violations_so_far(world: &World, votor: bool) -> anyhow::Result<usize> {
+    use towerlock_audit::ViolationKind::{DoubleNotarize, FinalizeSkipped, NotarizeAndSkip};
     let path = world.cluster.audit_path();
-    Ok(towerlock_audit::check_file(&path).map_or(0, |r| r.violations.len()))
+    Ok(towerlock_audit::check_file(&path).map_or(0, |r| {
+        r.violations
+            .iter()
+            .filter(|v| {
+                !votor || matches!(v.kind(), NotarizeAndSkip | DoubleNotarize | FinalizeSkipped)
+            })
+            .count()
+    }))
 }
 
 fn progress(world: &World, start_ms: u64) -> anyhow::Result<()> {
@@ -244,13 +263,42 @@ async fn finish(
     let figures = report::figures(&events, &account, records, span);
     print_report(&figures, &audit, &account, records);
     write_outputs(world, records, &figures, &events, &account, span)?;
+    let history_clean = vote_history_clean(world, &events, control).await?;
     if control {
         println!(
             "control: {} violations found (the control must be caught)",
             audit.violations.len()
         );
     }
-    Ok(audit.is_clean())
+    Ok(audit.is_clean() && history_clean)
+}
+
+/// On Alpenglow, fenced: every landed vote of the identity is in the vote
+/// history left in etcd. (The control keeps its history in a file.)
+async fn vote_history_clean(
+    world: &World,
+    events: &[towerlock_audit::event::Event],
+    control: bool,
+) -> anyhow::Result<bool> {
+    let votor = events
+        .iter()
+        .any(|e| matches!(e, towerlock_audit::event::Event::VotorVote(_)));
+    if !votor || control {
+        return Ok(true);
+    }
+    let identity = world.cluster.keys.identity.pubkey();
+    let missing = towerlock_lab::votes_missing_from_etcd(&world.etcd.config(), &identity, events)
+        .await
+        .context("cannot check the landed votes against the vote history in etcd")?
+        .unwrap_or_default();
+    println!(
+        "vote history in etcd: every landed vote of {identity} is in it: {}",
+        if missing.is_empty() { "yes" } else { "NO" }
+    );
+    for violation in &missing {
+        println!("  {violation}");
+    }
+    Ok(missing.is_empty())
 }
 
 fn print_report(

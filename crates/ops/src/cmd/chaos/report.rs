@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use towerlock_audit::event::{Event, VoteEvent};
+use towerlock_audit::event::Event;
+use towerlock_lab::{as_landed, LandedVote};
 
 use super::inject::FaultRecord;
 
@@ -30,13 +31,17 @@ pub struct Figures {
 }
 
 /// Landed votes of `vote_account`, in trail order.
-pub fn landed<'a>(events: &'a [Event], vote_account: &str) -> Vec<&'a VoteEvent> {
+/// TowerSyncs the vote program accepted and, on Alpenglow, Votor votes the
+/// cluster counted.
+pub fn landed(events: &[Event], vote_account: &str) -> Vec<LandedVote> {
     events
         .iter()
-        .filter_map(|e| match e {
-            Event::Vote(v) if v.vote_account == vote_account && v.result == "ok" => Some(v),
-            _ => None,
+        .filter(|e| match e {
+            Event::Vote(v) => v.vote_account == vote_account,
+            Event::VotorVote(v) => v.vote_account == vote_account,
+            _ => false,
         })
+        .filter_map(as_landed)
         .collect()
 }
 
@@ -66,7 +71,7 @@ pub fn figures(
     }
     let mut previous = start_ms;
     let mut previous_instance: Option<&str> = None;
-    for vote in votes.iter().chain(std::iter::once(&&end_vote(end_ms))) {
+    for vote in votes.iter().chain(std::iter::once(&end_vote(end_ms))) {
         let gap = vote.ts_ms.saturating_sub(previous);
         if gap > figures.longest_gap_ms {
             figures.longest_gap_ms = gap;
@@ -95,17 +100,10 @@ pub fn figures(
 }
 
 /// A stand-in vote at the end of the run, closing the last stretch.
-fn end_vote(end_ms: u64) -> VoteEvent {
-    VoteEvent {
-        ts_ms: end_ms,
-        vote_account: String::new(),
-        voter: String::new(),
-        identity: String::new(),
+fn end_vote(end_ms: u64) -> LandedVote {
+    LandedVote {
         instance: String::new(),
-        signature: String::new(),
-        lockouts: Vec::new(),
-        root: None,
-        hash: String::new(),
-        result: towerlock_audit::VoteResult::Rejected(String::new()),
+        ts_ms: end_ms,
+        slot: 0,
     }
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use towerlock_cluster::genesis::InitOptions;
-use towerlock_lab::{now_ms, EtcdCluster, Fault, FaultProxy, LabCluster, Role, ValidatorProcess};
+use towerlock_cluster::genesis::{Consensus, InitOptions};
+use towerlock_lab::{
+    consensus_flags, now_ms, EtcdCluster, Fault, FaultProxy, LabCluster, Role, ValidatorProcess,
+};
 
 /// How long an exited validator stays down before its supervisor restarts
 /// it (systemd's `RestartSec`).
@@ -85,12 +87,21 @@ pub struct World {
     last_sample: Option<Instant>,
     /// A control run: see [`World::args`].
     control: bool,
+    /// The cluster's consensus and slot length, for the validators' flags.
+    consensus: Consensus,
+    slot_ms: u64,
 }
 
 impl World {
     /// Starts etcd (three members), the cluster and both validators, and
     /// waits until the primary votes.
-    pub async fn start(bin: &Path, dir: &Path, slot_ms: u64, mode: Mode) -> anyhow::Result<Self> {
+    pub async fn start(
+        bin: &Path,
+        dir: &Path,
+        slot_ms: u64,
+        mode: Mode,
+        consensus: Consensus,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let etcd = EtcdCluster::start(3).await?;
         let options = InitOptions {
@@ -101,7 +112,7 @@ impl World {
             stake_percent: 10.0,
             ..InitOptions::default()
         };
-        let cluster = LabCluster::start(&dir.join("cluster"), &options).await?;
+        let cluster = LabCluster::start_with(&dir.join("cluster"), &options, consensus).await?;
         let identity_file = cluster.identity_file().display().to_string();
         let mut world = Self {
             etcd,
@@ -113,6 +124,8 @@ impl World {
             identity_file,
             last_sample: None,
             control: matches!(mode, Mode::Control),
+            consensus,
+            slot_ms,
         };
         let primary = world.spawn_node(bin, "primary", Kind::Primary).await?;
         world.nodes.push(primary);
@@ -175,15 +188,31 @@ impl World {
             "--rpc-port".into(),
             "0".into(),
         ]);
+        if kind != Kind::Primary && self.consensus == Consensus::Alpenglow {
+            // The second node gives up on a window at once, as a machine
+            // that sees blocks late would: two machines never see quite the
+            // same network. Fenced, it votes from the history the primary
+            // stored; in the control, with the history in local files, the
+            // two views become contradicting votes.
+            args.extend(consensus_flags(self.consensus, 1));
+        } else {
+            args.extend(consensus_flags(self.consensus, self.slot_ms));
+        }
+        // On Alpenglow a node refuses a vote history older than the landed
+        // votes; nothing rebuilds one, so the control's nodes are told to
+        // vote without it (agave's override).
+        let without_history = (self.consensus == Consensus::Alpenglow)
+            .then(|| "--do-not-require-vote-history".to_string());
         if kind == Kind::Control {
-            // The classic mistake in full: its own file tower, rebuilt from
-            // the landed votes whenever it has none (a node refuses that
-            // unless told to).
+            // The classic mistake in full: its own file tower (and vote
+            // history), rebuilt from the landed votes whenever it has none
+            // (a node refuses that unless told to).
             args.extend([
                 "--tower-storage".into(),
                 "file".into(),
                 "--allow-tower-rebuild".into(),
             ]);
+            args.extend(without_history);
         } else {
             args.extend(["--tower-storage".into(), "etcd".into()]);
             args.extend(self.etcd.cli_flags_for(endpoints));
@@ -192,6 +221,7 @@ impl World {
                 // than its stored tower and rightly refuses to start; the
                 // control is about two towers voting, so let it rebuild.
                 args.push("--allow-tower-rebuild".into());
+                args.extend(without_history);
             }
         }
         args
