@@ -12,7 +12,7 @@ use solana_signer::Signer;
 use towerlock_audit::{event::Event, ViolationKind};
 use towerlock_cluster::genesis::{Consensus, InitOptions};
 use towerlock_storage::{EtcdTowerStorage, TowerStorage};
-use towerlock_testsupport::lab::{now_ms, votes_missing_from_etcd, Lab, ValidatorProcess};
+use towerlock_testsupport::lab::{now_ms, votes_missing_from_etcd, Lab, Role, ValidatorProcess};
 use towerlock_testsupport::Must;
 use towerlock_tower::{SavedVoteHistory, VoteHistory};
 
@@ -198,6 +198,26 @@ async fn a_vote_history_older_than_the_landed_votes_refuses_to_start() {
         })
         .collect();
     assert!(late.is_empty(), "votes after the refusal: {late:?}");
+    // Refused before the fence moved: nobody holds it.
+    let storage = self::storage(&lab).await;
+    assert_eq!(storage.holder(&keypair.pubkey()).await.unwrap(), None);
+
+    // set-identity on a hot spare is refused the same way (agave's rule),
+    // and the spare stays as it was.
+    let (spare, _) = lab.start_hot_spare("secondary", WAIT).await.must();
+    let identity_file = lab.cluster.identity_file();
+    let out = spare
+        .admin(&["set-identity", identity_file.to_str().unwrap()])
+        .await
+        .must();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Unable to load vote history for identity"),
+        "{stderr}"
+    );
+    assert_eq!(storage.holder(&keypair.pubkey()).await.unwrap(), None);
+    assert_eq!(spare.status().await.must().role, Role::HotSpare);
 }
 
 /// `args` without the flags (each with its value) that `drop` says, plus

@@ -25,6 +25,11 @@ pub enum AdminError {
     /// `require_tower`, corrupt, another node's): the node is unchanged.
     #[error("Unable to load tower file for identity {identity}: {reason}")]
     TowerUnavailable { identity: Pubkey, reason: String },
+    /// Alpenglow: the identity's vote history is missing or older than its
+    /// landed votes (agave's rule; `--do-not-require-vote-history` lifts
+    /// it): the node is unchanged.
+    #[error("Unable to load vote history for identity {identity}: {reason}")]
+    VoteHistoryUnavailable { identity: Pubkey, reason: String },
     /// Storage did not answer the takeover: whether the fence moved is
     /// unknown. The node is unchanged; run the command again.
     #[error("cannot tell whether the takeover of {identity} happened ({reason}): the fence may have moved; run set-identity again")]
@@ -45,6 +50,7 @@ impl AdminError {
         match self {
             Self::Starting | Self::InvalidParams(_) => RpcError::invalid_params(self.to_string()),
             Self::TowerUnavailable { .. }
+            | Self::VoteHistoryUnavailable { .. }
             | Self::OutcomeUnknown { .. }
             | Self::Stopped
             | Self::Failed(_) => RpcError::internal(self.to_string()),

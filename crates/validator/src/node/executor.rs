@@ -4,6 +4,7 @@
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use serde_json::json;
+use solana_pubkey::Pubkey;
 use tokio::sync::{mpsc, oneshot, watch};
 use towerlock_storage::{StorageError, TowerStorage};
 use towerlock_tower::{SavedTower, Slot};
@@ -14,7 +15,7 @@ use towerlock_wire::{
 
 use super::{
     driver::{bounded, Clock, Published},
-    machine::{Action, Event, NodeExit, NodeMachine, RequestId},
+    machine::{Action, Event, NodeExit, NodeMachine, RequestId, VoteHistoryCheck},
     schedule::LeaderSchedule,
     slot_history,
     streams::Streams,
@@ -71,6 +72,10 @@ impl Executor {
             Action::CheckTower { op, identity } => Some(Event::TowerChecked {
                 op,
                 result: stored_last_vote(storage.load_unfenced(&identity).await),
+            }),
+            Action::CheckVoteHistory { op, identity } => Some(Event::VoteHistoryChecked {
+                op,
+                result: self.check_vote_history(&identity).await,
             }),
             Action::Renew { op, token } => Some(Event::Renewed {
                 op,
@@ -212,6 +217,26 @@ impl Executor {
             }
             _ => unreachable!("storage actions and exits are handled by the caller"),
         }
+    }
+
+    /// How far the stored vote history of `identity` reaches, and the
+    /// newest slot with a landed vote of it.
+    async fn check_vote_history(&self, identity: &Pubkey) -> Result<VoteHistoryCheck, String> {
+        let covered = match self.storage.load_vote_history_unfenced(identity).await {
+            Ok(saved) => {
+                let history = saved.history();
+                history
+                    .last_voted_slot()
+                    .max(Some(history.root).filter(|r| *r > 0))
+            }
+            Err(StorageError::VoteHistoryNotFound { .. }) => None,
+            Err(err) => return Err(err.to_string()),
+        };
+        let asked = self
+            .rpc
+            .call_as::<VotorLastVote>(GET_VOTOR_LAST_VOTE, json!([identity.to_string()]));
+        let landed = bounded(GET_VOTOR_LAST_VOTE, asked).await?.slot;
+        Ok(VoteHistoryCheck { covered, landed })
     }
 
     pub(super) fn publish(&self, machine: &NodeMachine) {

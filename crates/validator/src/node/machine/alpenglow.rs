@@ -26,7 +26,7 @@ use towerlock_wire::votor::{
     CertificateKind, VotorCertificate, VotorNotification, VotorVote, VotorVoteMessage,
 };
 
-use super::{Action, Activity, InFlight, NodeExit, NodeMachine, Now, OpId};
+use super::{Action, Activity, InFlight, NodeExit, NodeMachine, Now, OpId, VoteHistoryCheck};
 use crate::node::votor::{
     self, Certificate, Timing, VotorConfig, VotorExit, VotorMachine, VotorStatus,
 };
@@ -192,6 +192,24 @@ impl NodeMachine {
     /// starts a Votor machine that knows the chain.
     pub(super) fn votor_ready(&self) -> bool {
         !self.is_alpenglow() || self.votor_log.base.is_some()
+    }
+
+    /// Why the vote history `check` found may not be voted from, if it may
+    /// not: agave's rule, unless `--do-not-require-vote-history`.
+    pub(super) fn vote_history_refusal(
+        &self,
+        identity: Pubkey,
+        check: VoteHistoryCheck,
+    ) -> Option<VotorExit> {
+        let require = self.alpenglow()?.require_vote_history;
+        let landed = check.landed?;
+        (require && check.covered.is_none_or(|covered| covered < landed)).then_some(
+            VotorExit::HistoryOlderThanLanded {
+                identity,
+                covered: check.covered,
+                landed,
+            },
+        )
     }
 
     /// A Votor notification: into the log, and to the machine that votes.

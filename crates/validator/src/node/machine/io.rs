@@ -22,6 +22,16 @@ use super::NodeExit;
 use crate::{admin::AdminError, node::schedule::LeaderSchedule};
 use solana_slot_history::SlotHistory;
 
+/// What [`Action::CheckVoteHistory`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoteHistoryCheck {
+    /// How far the stored history reaches (its newest vote, or its root if
+    /// newer); `None` when none is stored or it holds nothing.
+    pub covered: Option<Slot>,
+    /// The newest slot with a landed vote of the identity.
+    pub landed: Option<Slot>,
+}
+
 /// Wall-clock time, passed in: the machine never reads a clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Now {
@@ -102,6 +112,11 @@ pub enum Event {
         op: OpId,
         result: Result<Option<Option<Slot>>, StorageError>,
     },
+    /// The answer to [`Action::CheckVoteHistory`].
+    VoteHistoryChecked {
+        op: OpId,
+        result: Result<VoteHistoryCheck, String>,
+    },
     /// The answer to [`Action::Renew`].
     Renewed {
         op: OpId,
@@ -160,6 +175,10 @@ pub enum Action {
     /// Read the tower of `identity` without taking the fence: every
     /// takeover checks first, so a refusal leaves the fence where it is.
     CheckTower { op: OpId, identity: Pubkey },
+    /// Alpenglow: read the vote history of `identity` without taking the
+    /// fence, and the newest slot with a landed vote of it: a history that
+    /// is missing or older is refused before the fence moves.
+    CheckVoteHistory { op: OpId, identity: Pubkey },
     /// Move the fence forward under `token` after a write whose outcome is
     /// unknown, so that the write cannot land after a later one.
     Renew { op: OpId, token: FenceToken },

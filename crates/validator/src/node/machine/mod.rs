@@ -48,7 +48,7 @@ use towerlock_wire::api::{BankNotification, ContactAddresses, ContactInfo, Signe
 
 pub use alpenglow::{Alpenglow, Consensus};
 pub use exit::NodeExit;
-pub use io::{Action, Command, Event, Now, OpId, RequestId, Stream};
+pub use io::{Action, Command, Event, Now, OpId, RequestId, Stream, VoteHistoryCheck};
 
 use super::{
     decide::{choose_vote, is_newer_instance_of, may_vote, HotSpareReason, VoteChoice},
@@ -150,6 +150,10 @@ enum InFlight {
         purpose: TakeoverFor,
     },
     CheckTower {
+        op: OpId,
+        purpose: TakeoverFor,
+    },
+    CheckVoteHistory {
         op: OpId,
         purpose: TakeoverFor,
     },
@@ -302,6 +306,9 @@ impl NodeMachine {
             Event::Admin { request, command } => self.on_admin(now, request, command),
             Event::TakenOver { op, result } => self.on_taken_over(now, op, result),
             Event::TowerChecked { op, result } => self.on_tower_checked(now, op, result),
+            Event::VoteHistoryChecked { op, result } => {
+                self.on_vote_history_checked(now, op, result)
+            }
             Event::Renewed { op, result } => self.on_renewed(op, result),
             Event::Stored {
                 op,

@@ -16,17 +16,23 @@ use towerlock_tower::{Lockout, SavedVoteHistory, Slot, Tower};
 
 use super::{
     Action, Activity, Fence, HotSpareReason, InFlight, NodeExit, NodeMachine, Now, OpId,
-    TakeoverFor,
+    TakeoverFor, VoteHistoryCheck,
 };
 use crate::{
     admin::AdminError,
-    node::decide::{tower_verdict, TowerRefusal},
+    node::{
+        decide::{tower_verdict, TowerRefusal},
+        votor::VotorExit,
+    },
 };
 
 /// Why a takeover did not give a fence.
 enum Refused {
     Storage(StorageError),
     Tower(TowerRefusal),
+    /// Alpenglow: the vote history is missing or older than the landed
+    /// votes (the sentence the Votor machine would exit with).
+    VoteHistory(VotorExit),
 }
 
 impl NodeMachine {
@@ -135,13 +141,52 @@ impl NodeMachine {
             .map_err(Refused::Tower)
         });
         match verdict {
-            Ok(()) => {
+            // On Alpenglow the vote history is checked too, before the fence
+            // moves.
+            Ok(()) if self.is_alpenglow() => {
                 let identity = self.takeover_identity(&purpose);
                 let op = self.next_op();
-                self.in_flight = Some(InFlight::Takeover { op, purpose });
-                self.actions.push_back(Action::TakeOver { op, identity });
+                self.in_flight = Some(InFlight::CheckVoteHistory { op, purpose });
+                self.actions
+                    .push_back(Action::CheckVoteHistory { op, identity });
             }
+            Ok(()) => self.take_over_now(purpose),
             Err(refused) => self.refused(now, purpose, refused, false),
+        }
+    }
+
+    /// The takeover itself, once the records were checked.
+    fn take_over_now(&mut self, purpose: TakeoverFor) {
+        let identity = self.takeover_identity(&purpose);
+        let op = self.next_op();
+        self.in_flight = Some(InFlight::Takeover { op, purpose });
+        self.actions.push_back(Action::TakeOver { op, identity });
+    }
+
+    pub(super) fn on_vote_history_checked(
+        &mut self,
+        now: Now,
+        op: OpId,
+        result: Result<VoteHistoryCheck, String>,
+    ) {
+        let Some(InFlight::CheckVoteHistory { purpose, .. }) = self
+            .in_flight
+            .take_if(|f| matches!(f, InFlight::CheckVoteHistory { op: o, .. } if *o == op))
+        else {
+            return;
+        };
+        let identity = self.takeover_identity(&purpose);
+        match result {
+            Ok(check) => match self.vote_history_refusal(identity, check) {
+                None => self.take_over_now(purpose),
+                Some(refusal) => self.refused(now, purpose, Refused::VoteHistory(refusal), false),
+            },
+            Err(reason) => self.refused(
+                now,
+                purpose,
+                Refused::Storage(StorageError::Unavailable { reason }),
+                false,
+            ),
         }
     }
 
@@ -226,6 +271,10 @@ impl NodeMachine {
                         identity,
                         reason: refusal.to_string(),
                     },
+                    Refused::VoteHistory(refusal) => AdminError::VoteHistoryUnavailable {
+                        identity,
+                        reason: refusal.to_string(),
+                    },
                 };
                 self.actions.push_back(Action::Reply {
                     request,
@@ -244,6 +293,9 @@ impl NodeMachine {
             }
             (TakeoverFor::Activate, Refused::Tower(refusal)) => {
                 self.exit(Err(NodeExit::TowerRefused { identity, refusal }))
+            }
+            (TakeoverFor::Activate, Refused::VoteHistory(refusal)) => {
+                self.exit(Err(NodeExit::Votor { source: refusal }))
             }
         }
     }
