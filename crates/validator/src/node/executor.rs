@@ -6,8 +6,8 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 use serde_json::json;
 use solana_pubkey::Pubkey;
 use tokio::sync::{mpsc, oneshot, watch};
-use towerlock_storage::{StorageError, TowerStorage};
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_storage::{FenceToken, StorageError, TowerStorage};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 use towerlock_wire::{
     client::RpcClient,
     votor::{VotorLastVote, GET_VOTOR_LAST_VOTE, SEND_VOTOR_VOTE},
@@ -15,7 +15,7 @@ use towerlock_wire::{
 
 use super::{
     driver::{bounded, Clock, Published},
-    machine::{Action, Event, NodeExit, NodeMachine, RequestId, VoteHistoryCheck},
+    machine::{Action, Event, NodeExit, NodeMachine, OpId, RequestId, VoteHistoryCheck},
     schedule::LeaderSchedule,
     slot_history,
     streams::Streams,
@@ -99,34 +99,10 @@ impl Executor {
                 token,
                 history,
                 renew_first,
-            } => {
-                // After an unknown outcome the fence moves first, so the
-                // earlier write cannot land after this one.
-                let (token, renewed) = if renew_first {
-                    match storage.renew(&token).await {
-                        Ok(renewed) => (renewed.clone(), Some(renewed)),
-                        Err(err) => {
-                            return Some(Event::VoteHistoryStored {
-                                op,
-                                renewed: None,
-                                result: Err(err),
-                            })
-                        }
-                    }
-                } else {
-                    (token, None)
-                };
-                let started = Instant::now();
-                let result = storage.store_vote_history(&token, &history).await;
-                if result.is_ok() {
-                    self.metrics.observe_store(started.elapsed());
-                }
-                Some(Event::VoteHistoryStored {
-                    op,
-                    renewed,
-                    result,
-                })
-            }
+            } => Some(
+                self.store_vote_history(op, token, &history, renew_first)
+                    .await,
+            ),
             Action::FenceLeaderSlot { op, token, slot } => Some(Event::LeaderFenced {
                 op,
                 result: storage.fence_leader_slot(&token, slot).await,
@@ -216,6 +192,42 @@ impl Executor {
                 None
             }
             _ => unreachable!("storage actions and exits are handled by the caller"),
+        }
+    }
+
+    /// Stores a vote history under `token`; after an unknown outcome the
+    /// fence moves first (`renew_first`), so the earlier write cannot land
+    /// after this one.
+    async fn store_vote_history(
+        &self,
+        op: OpId,
+        token: FenceToken,
+        history: &SavedVoteHistory,
+        renew_first: bool,
+    ) -> Event {
+        let (token, renewed) = if renew_first {
+            match self.storage.renew(&token).await {
+                Ok(renewed) => (renewed.clone(), Some(renewed)),
+                Err(err) => {
+                    return Event::VoteHistoryStored {
+                        op,
+                        renewed: None,
+                        result: Err(err),
+                    }
+                }
+            }
+        } else {
+            (token, None)
+        };
+        let started = Instant::now();
+        let result = self.storage.store_vote_history(&token, history).await;
+        if result.is_ok() {
+            self.metrics.observe_store(started.elapsed());
+        }
+        Event::VoteHistoryStored {
+            op,
+            renewed,
+            result,
         }
     }
 
