@@ -47,6 +47,10 @@ pub struct BenchFailoverArgs {
     /// (default: a temporary folder, removed at the end).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// The cluster's consensus: `tower` (TowerBFT) or `alpenglow` (Votor,
+    /// the vote history behind the fence).
+    #[arg(long, value_enum, default_value_t = super::drill::DrillConsensus::Tower)]
+    consensus: super::drill::DrillConsensus,
 }
 
 /// What one failover measured.
@@ -97,6 +101,22 @@ impl BenchFailoverArgs {
             "starting etcd (mutual TLS) and a cluster with {} ms slots…",
             self.slot_ms
         );
+        if self.consensus == super::drill::DrillConsensus::Alpenglow {
+            let mut lab = Lab::start_with_consensus(
+                &bin,
+                self.dir.clone(),
+                Lab::options(self.slot_ms),
+                self.consensus.genesis(),
+            )
+            .await?;
+            let clean =
+                super::bench_failover_votor::run(&mut lab, self.failovers, self.slot_ms).await?;
+            return Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
         let mut lab = Lab::start(&bin, self.slot_ms, self.dir.clone()).await?;
         let vote_account = lab.cluster.keys.vote_account.pubkey().to_string();
         let banks = Arc::new(Mutex::new(Vec::<BankSeen>::new()));

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_cluster;
 pub mod bench_cluster_voters;
 pub mod bench_failover;
+pub mod bench_failover_votor;
 pub mod bench_scale;
 pub mod bench_scale_etcd;
 pub mod bench_scale_fleet;
