@@ -7,8 +7,7 @@ use solana_hash::Hash;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use towerlock_storage::{vote_history_file_name, EtcdTowerStorage, StorageError, TowerStorage};
-use towerlock_testsupport::EtcdProcess;
-use towerlock_tower::vote_history::{Block, SavedVoteHistory, VoteHistory, VotePayload};
+use towerlock_testsupport::{vote_history::notarized_history, EtcdProcess};
 
 fn towerlock(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_towerlock"))
@@ -17,38 +16,9 @@ fn towerlock(args: &[&str]) -> std::process::Output {
         .expect("run towerlock")
 }
 
-/// A history that notarized and finalized every slot from 1 to `votes`.
-fn saved_history(keypair: &Keypair, votes: u64) -> SavedVoteHistory {
-    let mut history = VoteHistory::new(keypair.pubkey(), 0);
-    for slot in 1..=votes {
-        let block = Block {
-            slot,
-            block_id: Hash::new_from_array([slot as u8; 32]),
-        };
-        history.voted.insert(slot);
-        history.voted_notar.insert(slot, block.block_id);
-        history.its_over.insert(slot);
-        history.notarized_blocks.insert(block);
-        history.votes_cast.insert(
-            slot,
-            vec![
-                VotePayload::Notar {
-                    block,
-                    shred_version: 0,
-                },
-                VotePayload::Finalize {
-                    slot,
-                    shred_version: 0,
-                },
-            ],
-        );
-    }
-    SavedVoteHistory::new(&history, keypair).unwrap()
-}
-
 fn write_history(dir: &Path, keypair: &Keypair, votes: u64) -> String {
     let path = dir.join(vote_history_file_name(&keypair.pubkey()));
-    std::fs::write(&path, saved_history(keypair, votes).to_bytes()).unwrap();
+    std::fs::write(&path, notarized_history(keypair, votes).to_bytes()).unwrap();
     path.to_str().unwrap().to_string()
 }
 
@@ -144,7 +114,7 @@ fn show_refuses_tampered_foreign_truncated_and_missing_files() {
 
     // A valid history of another node, under our name.
     let theirs = Keypair::new();
-    std::fs::write(&path, saved_history(&theirs, 2).to_bytes()).unwrap();
+    std::fs::write(&path, notarized_history(&theirs, 2).to_bytes()).unwrap();
     assert_refused(
         &towerlock(&["vote-history", "show", &path]),
         &format!("belongs to {}", theirs.pubkey()),
@@ -293,14 +263,14 @@ async fn import_refuses_to_fence_out_a_running_validator_and_fences_it_when_forc
     let validator = EtcdTowerStorage::connect(&etcd.config()).await.unwrap();
     let token = validator.takeover(&keypair.pubkey()).await.unwrap().token;
     let _stored = validator
-        .store_vote_history(&token, &saved_history(&keypair, 3))
+        .store_vote_history(&token, &notarized_history(&keypair, 3))
         .await
         .unwrap();
     // Never another identity's history under this fence.
     let other = Keypair::new();
     assert!(matches!(
         validator
-            .store_vote_history(&token, &saved_history(&other, 1))
+            .store_vote_history(&token, &notarized_history(&other, 1))
             .await,
         Err(StorageError::IdentityMismatch { .. })
     ));
@@ -318,7 +288,7 @@ async fn import_refuses_to_fence_out_a_running_validator_and_fences_it_when_forc
     let out = towerlock(&[&["vote-history", "import", "--force", &path][..], &flags].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let late = validator
-        .store_vote_history(&token, &saved_history(&keypair, 31))
+        .store_vote_history(&token, &notarized_history(&keypair, 31))
         .await;
     assert!(
         matches!(late, Err(StorageError::LockLost { .. })),

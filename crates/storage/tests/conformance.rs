@@ -10,11 +10,8 @@ use towerlock_storage::{
     vote_history_file_name, EtcdTowerStorage, FileTowerStorage, MemoryTowerStorage, StorageError,
     TowerStorage,
 };
-use towerlock_testsupport::EtcdProcess;
-use towerlock_tower::{
-    vote_history::{Block, VotePayload},
-    SavedTower, SavedVoteHistory, Tower, VoteHistory,
-};
+use towerlock_testsupport::{vote_history::notarized_history, EtcdProcess};
+use towerlock_tower::{SavedTower, Tower};
 
 /// A backend under test: hands out instances on the same data, and can plant
 /// or read raw bytes behind the storage's back.
@@ -30,34 +27,6 @@ trait Backend {
     /// The same for the vote history.
     async fn plant_history(&self, identity: &Pubkey, bytes: Vec<u8>);
     async fn raw_history(&self, identity: &Pubkey) -> Option<Vec<u8>>;
-}
-
-/// An Alpenglow vote history that notarized and finalized slots `1..=votes`.
-fn history_with_votes(keypair: &Keypair, votes: u64) -> SavedVoteHistory {
-    let mut history = VoteHistory::new(keypair.pubkey(), 0);
-    for slot in 1..=votes {
-        let block = Block {
-            slot,
-            block_id: Hash::new_from_array([slot as u8; 32]),
-        };
-        history.voted.insert(slot);
-        history.voted_notar.insert(slot, block.block_id);
-        history.its_over.insert(slot);
-        history.votes_cast.insert(
-            slot,
-            vec![
-                VotePayload::Notar {
-                    block,
-                    shred_version: 0,
-                },
-                VotePayload::Finalize {
-                    slot,
-                    shred_version: 0,
-                },
-            ],
-        );
-    }
-    SavedVoteHistory::new(&history, keypair).unwrap()
 }
 
 fn tower_with_votes(keypair: &Keypair, slots: impl IntoIterator<Item = u64>) -> SavedTower {
@@ -299,7 +268,7 @@ async fn vote_history_is_behind_the_fence<B: Backend>(backend: &B) {
         Err(StorageError::VoteHistoryNotFound { .. })
     ));
 
-    let saved = history_with_votes(&keypair, 5);
+    let saved = notarized_history(&keypair, 5);
     let stored = a.store_vote_history(&first.token, &saved).await.unwrap();
     assert_eq!(
         (stored.identity(), stored.newest_vote(), stored.votes()),
@@ -318,12 +287,12 @@ async fn vote_history_is_behind_the_fence<B: Backend>(backend: &B) {
     let second = a.takeover(&identity).await.unwrap();
     assert_eq!(second.vote_history.as_ref(), Some(&saved));
     let err = a
-        .store_vote_history(&first.token, &history_with_votes(&keypair, 6))
+        .store_vote_history(&first.token, &notarized_history(&keypair, 6))
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::LockLost { .. }), "{err:?}");
     let err = a
-        .store_vote_history(&second.token, &history_with_votes(&Keypair::new(), 7))
+        .store_vote_history(&second.token, &notarized_history(&Keypair::new(), 7))
         .await
         .unwrap_err();
     assert!(
@@ -335,7 +304,7 @@ async fn vote_history_is_behind_the_fence<B: Backend>(backend: &B) {
         Some(saved.to_bytes()),
         "nothing written by a refused store"
     );
-    let newer = history_with_votes(&keypair, 8);
+    let newer = notarized_history(&keypair, 8);
     let _stored = a.store_vote_history(&second.token, &newer).await.unwrap();
     assert_eq!(backend.raw_history(&identity).await, Some(newer.to_bytes()));
 }
@@ -348,13 +317,13 @@ async fn takeover_reads_the_previous_holders_vote_history<B: Backend>(backend: &
     let a = backend.instance().await;
     let b = backend.instance().await;
     let token_a = a.takeover(&identity).await.unwrap().token;
-    let by_a = history_with_votes(&keypair, 4);
+    let by_a = notarized_history(&keypair, 4);
     let _stored = a.store_vote_history(&token_a, &by_a).await.unwrap();
 
     let taken = b.takeover(&identity).await.unwrap();
     assert_eq!(taken.vote_history.as_ref(), Some(&by_a));
     match a
-        .store_vote_history(&token_a, &history_with_votes(&keypair, 5))
+        .store_vote_history(&token_a, &notarized_history(&keypair, 5))
         .await
     {
         Err(StorageError::LockLost { by, .. }) => assert_eq!(*by, *b.instance()),
@@ -375,8 +344,8 @@ async fn bad_vote_histories_are_refused_and_kept<B: Backend>(backend: &B) {
     } else {
         None
     };
-    let foreign = history_with_votes(&Keypair::new(), 3).to_bytes();
-    let mut tampered = history_with_votes(&keypair, 3).to_bytes();
+    let foreign = notarized_history(&Keypair::new(), 3).to_bytes();
+    let mut tampered = notarized_history(&keypair, 3).to_bytes();
     let last = tampered.len() - 1;
     tampered[last] ^= 0xff;
     for bad in [b"not a vote history".to_vec(), foreign, tampered] {

@@ -14,6 +14,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 
 pub mod solana_py;
+pub mod vote_history;
 
 pub use towerlock_lab as lab;
 pub use towerlock_lab::{log_tail, EtcdOptions, LabError, ETCD_MISSING};

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use solana_signer::Signer;
+use towerlock_audit::event::Event;
 use towerlock_lab::{now_ms, votes_missing_from_etcd};
 
 use super::drill::{expect_exit, step, Drill, Failover, Node};
@@ -81,25 +82,35 @@ impl Drill {
     pub(super) async fn audit_vote_history(&self) -> anyhow::Result<bool> {
         let identity = self.lab.cluster.keys.identity.pubkey();
         let events = self.lab.cluster.events()?;
-        let Some(missing) = votes_missing_from_etcd(&self.lab.etcd.config(), &identity, &events)
-            .await
-            .context("cannot check the landed votes against the vote history in etcd")?
-        else {
-            let votor = events
-                .iter()
-                .any(|e| matches!(e, towerlock_audit::event::Event::VotorVote(_)));
-            if votor {
-                println!("vote history: none in etcd, yet Votor votes landed");
-            }
-            return Ok(!votor);
-        };
-        println!(
-            "vote history in etcd: every landed vote of {identity} is in it: {}",
-            if missing.is_empty() { "yes" } else { "NO" }
-        );
-        for violation in &missing {
-            println!("  {violation}");
-        }
-        Ok(missing.is_empty())
+        vote_history_verdict(&self.lab.etcd.config(), &identity, &events).await
     }
+}
+
+/// Prints whether every landed Votor vote of `identity` in `events` is in
+/// the vote history it left in etcd, and returns that (true when no Votor
+/// vote landed: nothing to check).
+pub(super) async fn vote_history_verdict(
+    etcd: &towerlock_etcd::EtcdConfig,
+    identity: &solana_pubkey::Pubkey,
+    events: &[Event],
+) -> anyhow::Result<bool> {
+    let votor = events.iter().any(|e| matches!(e, Event::VotorVote(_)));
+    if !votor {
+        return Ok(true);
+    }
+    let missing = votes_missing_from_etcd(etcd, identity, events)
+        .await
+        .context("cannot check the landed votes against the vote history in etcd")?;
+    let Some(missing) = missing else {
+        println!("vote history: none in etcd, yet Votor votes of {identity} landed");
+        return Ok(false);
+    };
+    println!(
+        "vote history in etcd: every landed vote of {identity} is in it: {}",
+        if missing.is_empty() { "yes" } else { "NO" }
+    );
+    for violation in &missing {
+        println!("  {violation}");
+    }
+    Ok(missing.is_empty())
 }
