@@ -418,10 +418,10 @@ impl NodeMachine {
 
     /// The Votor machine stopped: the node stops, saying why.
     fn votor_exit(&mut self, reason: VotorExit) {
+        // A lost fence says what it says with towers (agave's sentence);
+        // the rest name the vote history.
         let exit = match reason {
             VotorExit::LockLost { identity, by } => NodeExit::LockLost { identity, by },
-            VotorExit::StorageUnavailable { source } => NodeExit::StorageUnavailable { source },
-            VotorExit::StorageFailed { source } => NodeExit::StorageFailed { source },
             other => NodeExit::Votor { source: other },
         };
         self.exit(Err(exit));
