@@ -6,8 +6,8 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 use serde_json::json;
 use solana_pubkey::Pubkey;
 use tokio::sync::{mpsc, oneshot, watch};
-use towerlock_storage::{FenceToken, StorageError, TowerStorage};
-use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
+use towerlock_storage::{StorageError, TowerStorage};
+use towerlock_tower::{SavedTower, Slot};
 use towerlock_wire::{
     client::RpcClient,
     votor::{VotorLastVote, GET_VOTOR_LAST_VOTE, SEND_VOTOR_VOTE},
@@ -15,7 +15,7 @@ use towerlock_wire::{
 
 use super::{
     driver::{bounded, Clock, Published},
-    machine::{Action, Event, NodeExit, NodeMachine, OpId, RequestId, VoteHistoryCheck},
+    machine::{Action, Event, NodeExit, NodeMachine, RequestId, VoteHistoryCheck},
     schedule::LeaderSchedule,
     slot_history,
     streams::Streams,
@@ -94,15 +94,14 @@ impl Executor {
                     elapsed,
                 })
             }
-            Action::StoreVoteHistory {
-                op,
-                token,
-                history,
-                renew_first,
-            } => Some(
-                self.store_vote_history(op, token, &history, renew_first)
-                    .await,
-            ),
+            Action::StoreVoteHistory { op, token, history } => {
+                let started = Instant::now();
+                let result = storage.store_vote_history(&token, &history).await;
+                if result.is_ok() {
+                    self.metrics.observe_store(started.elapsed());
+                }
+                Some(Event::VoteHistoryStored { op, result })
+            }
             Action::FenceLeaderSlot { op, token, slot } => Some(Event::LeaderFenced {
                 op,
                 result: storage.fence_leader_slot(&token, slot).await,
@@ -144,16 +143,6 @@ impl Executor {
                 let accepted = warn_on_error(bounded(SEND_VOTOR_VOTE, sent).await);
                 Some(Event::VotorVoteSent { slot, accepted })
             }
-            Action::FetchVotorLastVote { identity } => {
-                let asked = self
-                    .rpc
-                    .call_as::<VotorLastVote>(GET_VOTOR_LAST_VOTE, json!([identity.to_string()]));
-                Some(Event::VotorLastVote(
-                    bounded(GET_VOTOR_LAST_VOTE, asked)
-                        .await
-                        .map(|last| last.slot),
-                ))
-            }
             Action::SubmitBlock(block) => {
                 let submitted = bounded("submitBlock", self.rpc.submit_block(&block)).await;
                 let accepted = warn_on_error(submitted);
@@ -192,42 +181,6 @@ impl Executor {
                 None
             }
             _ => unreachable!("storage actions and exits are handled by the caller"),
-        }
-    }
-
-    /// Stores a vote history under `token`; after an unknown outcome the
-    /// fence moves first (`renew_first`), so the earlier write cannot land
-    /// after this one.
-    async fn store_vote_history(
-        &self,
-        op: OpId,
-        token: FenceToken,
-        history: &SavedVoteHistory,
-        renew_first: bool,
-    ) -> Event {
-        let (token, renewed) = if renew_first {
-            match self.storage.renew(&token).await {
-                Ok(renewed) => (renewed.clone(), Some(renewed)),
-                Err(err) => {
-                    return Event::VoteHistoryStored {
-                        op,
-                        renewed: None,
-                        result: Err(err),
-                    }
-                }
-            }
-        } else {
-            (token, None)
-        };
-        let started = Instant::now();
-        let result = self.storage.store_vote_history(&token, history).await;
-        if result.is_ok() {
-            self.metrics.observe_store(started.elapsed());
-        }
-        Event::VoteHistoryStored {
-            op,
-            renewed,
-            result,
         }
     }
 

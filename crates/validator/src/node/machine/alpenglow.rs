@@ -7,17 +7,18 @@
 //!   takes an identity over (at start, after `set-identity`) starts a Votor
 //!   machine that knows the chain: the finalized block is its genesis, the
 //!   log is replayed into it.
-//! - The vote history the takeover read, with the newest slot the cluster
-//!   shows this identity voted in (`getVotorLastVote`, fetched once the
-//!   fence is held), is what the machine is `Loaded` with: it refuses a
-//!   history older than the landed votes.
+//! - Before the fence moves, the stored history is checked against the
+//!   newest slot the cluster shows this identity voted in
+//!   (`CheckVoteHistory`, `getVotorLastVote`); the history the takeover
+//!   then read, with that slot, is what the machine is `Loaded` with.
 //! - The Votor machine's stores are the node's one storage operation in
-//!   flight, under the fence's token; a vote leaves only through a
-//!   `SendableVotorVote`, made from the store's receipt.
+//!   flight, under the fence's token; after an unknown outcome the node
+//!   renews the fence before any next write, as for towers. A vote leaves
+//!   only through a `SendableVotorVote`, made from the store's receipt.
 
 use solana_hash::Hash;
 use solana_pubkey::Pubkey;
-use towerlock_storage::{FenceToken, StorageError, VoteHistoryStored};
+use towerlock_storage::{StorageError, VoteHistoryStored};
 use towerlock_tower::{
     vote_history::{Block, VotePayload},
     SavedVoteHistory, Slot, VoteHistory,
@@ -68,10 +69,6 @@ pub(super) struct Voting {
     /// Its genesis: the finalized block when it started (a block built on
     /// it has no parent for the machine).
     genesis: Block,
-    /// The history the takeover read, until the landed votes are known.
-    loading: Option<Option<VoteHistory>>,
-    /// A `FetchVotorLastVote` is out.
-    fetching: bool,
 }
 
 impl VotorLog {
@@ -238,15 +235,22 @@ impl NodeMachine {
     }
 
     /// The fence of `identity` is held with `history` read under it: a
-    /// Votor machine for it, replayed from the log; it votes once the
-    /// landed votes are known.
+    /// Votor machine for it, replayed from the log and loaded with the
+    /// history and `landed`, the newest landed vote the check before the
+    /// takeover read (a vote that landed since was stored before it was
+    /// sent, so the history holds it).
     pub(super) fn start_voting(
         &mut self,
         now: Now,
         identity: Pubkey,
         history: Option<VoteHistory>,
+        landed: Option<Slot>,
     ) {
-        let Some(Alpenglow { timing, .. }) = self.alpenglow() else {
+        let Some(Alpenglow {
+            timing,
+            require_vote_history,
+        }) = self.alpenglow()
+        else {
             return;
         };
         // `votor_ready` held before the takeover.
@@ -280,42 +284,11 @@ impl NodeMachine {
         if let Some(slot) = self.votor_log.slot {
             machine.handle(ms, votor::Event::Slot(slot));
         }
-        self.voting = Some(Voting {
-            machine,
-            genesis,
-            loading: Some(history),
-            fetching: false,
-        });
-    }
-
-    /// The newest slot with a landed vote of the identity, or why not.
-    pub(super) fn on_votor_last_vote(&mut self, now: Now, result: Result<Option<Slot>, String>) {
-        let require = self
-            .alpenglow()
-            .is_some_and(|alpenglow| alpenglow.require_vote_history);
-        let Some(voting) = &mut self.voting else {
-            return;
-        };
-        voting.fetching = false;
-        let landed = match result {
-            Ok(landed) if require => landed,
-            Ok(landed) => {
-                if landed.is_some() {
-                    tracing::warn!(?landed, "--do-not-require-vote-history: voting without checking the history against the landed votes");
-                }
-                None
-            }
-            Err(reason) => {
-                // Asked again at the next chance; no vote until it comes.
-                tracing::warn!(%reason, "cannot read the landed Votor votes: not voting yet");
-                return;
-            }
-        };
-        if let Some(history) = voting.loading.take() {
-            voting
-                .machine
-                .handle(now_ms(now), votor::Event::Loaded { history, landed });
-        }
+        // With --do-not-require-vote-history the check let an older history
+        // through; the machine must not refuse it again.
+        let landed = landed.filter(|_| require_vote_history);
+        machine.handle(ms, votor::Event::Loaded { history, landed });
+        self.voting = Some(Voting { machine, genesis });
     }
 
     /// The Votor machine's next actions, while no other storage operation
@@ -328,22 +301,12 @@ impl NodeMachine {
         let Some(voting) = &mut self.voting else {
             return false;
         };
-        if voting.loading.is_some() {
-            if !voting.fetching {
-                voting.fetching = true;
-                self.actions.push_back(Action::FetchVotorLastVote {
-                    identity: voting.machine.identity(),
-                });
-            }
-            return false;
-        }
         while let Some(action) = voting.machine.poll_action() {
             match action {
-                votor::Action::StoreVoteHistory {
-                    op,
-                    history,
-                    renew_first,
-                } => {
+                // `renew_first` is the node's own rule: after a write whose
+                // outcome is unknown it renews the fence before any next
+                // write, this one included (`on_vote_history_stored`).
+                votor::Action::StoreVoteHistory { op, history, .. } => {
                     let saved = match SavedVoteHistory::new(&history, &self.identity) {
                         Ok(saved) => saved,
                         Err(err) => {
@@ -360,7 +323,6 @@ impl NodeMachine {
                         op,
                         token,
                         history: saved,
-                        renew_first,
                     });
                     return true;
                 }
@@ -387,13 +349,11 @@ impl NodeMachine {
         false
     }
 
-    /// The answer to [`Action::StoreVoteHistory`]; `renewed` is the fence's
-    /// new token when the store renewed it first.
+    /// The answer to [`Action::StoreVoteHistory`].
     pub(super) fn on_vote_history_stored(
         &mut self,
         now: Now,
         op: OpId,
-        renewed: Option<FenceToken>,
         result: Result<VoteHistoryStored, StorageError>,
     ) {
         if self
@@ -403,11 +363,16 @@ impl NodeMachine {
         {
             return;
         }
-        if let (Some(token), Activity::Fenced(fence)) = (renewed, &mut self.activity) {
-            fence.token = token;
-        }
-        if result.is_ok() {
-            self.storage_answers();
+        match &result {
+            Ok(_) => self.storage_answers(),
+            // The write may still land: the fence moves before the next
+            // write of any record (`renew` in `advance`), which voids it.
+            Err(err) if err.is_unavailable() => {
+                if let Activity::Fenced(fence) = &mut self.activity {
+                    fence.renew = true;
+                }
+            }
+            Err(_) => {}
         }
         if let Some(voting) = &mut self.voting {
             voting

@@ -130,13 +130,9 @@ pub enum Event {
     },
     /// Votor's stream (Alpenglow clusters).
     Votor(VotorNotification),
-    /// The answer to [`Action::FetchVotorLastVote`].
-    VotorLastVote(Result<Option<Slot>, String>),
-    /// The answer to [`Action::StoreVoteHistory`]; `renewed` is the fence's
-    /// new token when it was renewed first.
+    /// The answer to [`Action::StoreVoteHistory`].
     VoteHistoryStored {
         op: OpId,
-        renewed: Option<FenceToken>,
         result: Result<VoteHistoryStored, StorageError>,
     },
     /// What became of [`Action::SendVotorVote`].
@@ -194,18 +190,15 @@ pub enum Action {
         token: FenceToken,
         slot: Slot,
     },
-    /// Alpenglow: store `history` under `token` (renewing the fence first
-    /// when `renew_first`): before the votes it holds may leave.
+    /// Alpenglow: store `history` under `token`: before the votes it holds
+    /// may leave.
     StoreVoteHistory {
         op: OpId,
         token: FenceToken,
         history: SavedVoteHistory,
-        renew_first: bool,
     },
     /// Alpenglow: send a Votor vote whose history was stored.
     SendVotorVote(Box<VotorVoteMessage>),
-    /// Alpenglow: read the newest slot with a landed vote of `identity`.
-    FetchVotorLastVote { identity: Pubkey },
     /// Send a vote whose tower was stored.
     SendVote {
         slot: Slot,

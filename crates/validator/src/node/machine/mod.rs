@@ -148,6 +148,8 @@ enum InFlight {
     Takeover {
         op: OpId,
         purpose: TakeoverFor,
+        /// Alpenglow: the newest landed vote the vote-history check read.
+        landed: Option<Slot>,
     },
     CheckTower {
         op: OpId,
@@ -317,12 +319,7 @@ impl NodeMachine {
             } => self.on_stored(op, result, elapsed),
             Event::LeaderFenced { op, result } => self.on_leader_fenced(op, result),
             Event::Votor(notification) => self.on_votor(now, notification),
-            Event::VotorLastVote(result) => self.on_votor_last_vote(now, result),
-            Event::VoteHistoryStored {
-                op,
-                renewed,
-                result,
-            } => self.on_vote_history_stored(now, op, renewed, result),
+            Event::VoteHistoryStored { op, result } => self.on_vote_history_stored(now, op, result),
             Event::VotorVoteSent { slot, accepted } => self.on_vote_sent(slot, accepted),
             Event::LeaderSchedule(result) => self.on_leader_schedule(result),
             Event::SlotHistory(result) => self.on_slot_history(result),

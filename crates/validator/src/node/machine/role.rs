@@ -33,6 +33,8 @@ enum Refused {
     /// Alpenglow: the vote history is missing or older than the landed
     /// votes (the sentence the Votor machine would exit with).
     VoteHistory(VotorExit),
+    /// Alpenglow: the history or the landed votes could not be read.
+    VoteHistoryUnchecked(String),
 }
 
 impl NodeMachine {
@@ -150,16 +152,21 @@ impl NodeMachine {
                 self.actions
                     .push_back(Action::CheckVoteHistory { op, identity });
             }
-            Ok(()) => self.take_over_now(purpose),
+            Ok(()) => self.take_over_now(purpose, None),
             Err(refused) => self.refused(now, purpose, refused, false),
         }
     }
 
-    /// The takeover itself, once the records were checked.
-    fn take_over_now(&mut self, purpose: TakeoverFor) {
+    /// The takeover itself, once the records were checked; `landed` is
+    /// what the vote-history check read (Alpenglow).
+    fn take_over_now(&mut self, purpose: TakeoverFor, landed: Option<Slot>) {
         let identity = self.takeover_identity(&purpose);
         let op = self.next_op();
-        self.in_flight = Some(InFlight::Takeover { op, purpose });
+        self.in_flight = Some(InFlight::Takeover {
+            op,
+            purpose,
+            landed,
+        });
         self.actions.push_back(Action::TakeOver { op, identity });
     }
 
@@ -178,15 +185,10 @@ impl NodeMachine {
         let identity = self.takeover_identity(&purpose);
         match result {
             Ok(check) => match self.vote_history_refusal(identity, check) {
-                None => self.take_over_now(purpose),
+                None => self.take_over_now(purpose, check.landed),
                 Some(refusal) => self.refused(now, purpose, Refused::VoteHistory(refusal), false),
             },
-            Err(reason) => self.refused(
-                now,
-                purpose,
-                Refused::Storage(StorageError::Unavailable { reason }),
-                false,
-            ),
+            Err(reason) => self.refused(now, purpose, Refused::VoteHistoryUnchecked(reason), false),
         }
     }
 
@@ -196,7 +198,9 @@ impl NodeMachine {
         op: OpId,
         result: Result<Takeover, StorageError>,
     ) {
-        let Some(InFlight::Takeover { purpose, .. }) = self
+        let Some(InFlight::Takeover {
+            purpose, landed, ..
+        }) = self
             .in_flight
             .take_if(|f| matches!(f, InFlight::Takeover { op: o, .. } if *o == op))
         else {
@@ -214,7 +218,7 @@ impl NodeMachine {
                 match self.fence_from(identity, taken, require_tower) {
                     Ok(fence) => {
                         self.fenced(now, purpose, fence);
-                        self.start_voting(now, identity, history);
+                        self.start_voting(now, identity, history, landed);
                     }
                     Err(refusal) => self.refused(now, purpose, Refused::Tower(refusal), true),
                 }
@@ -275,12 +279,24 @@ impl NodeMachine {
                         identity,
                         reason: refusal.to_string(),
                     },
+                    Refused::VoteHistoryUnchecked(reason) => AdminError::VoteHistoryUnavailable {
+                        identity,
+                        reason: format!("it could not be checked ({reason}); nothing changed, run set-identity again"),
+                    },
                 };
                 self.actions.push_back(Action::Reply {
                     request,
                     result: Err(err),
                 });
             }
+            // Not read: as storage that did not answer (exit, or try
+            // again at the next bank with skip-vote).
+            (TakeoverFor::Activate, Refused::VoteHistoryUnchecked(reason)) => self.refused(
+                _now,
+                TakeoverFor::Activate,
+                Refused::Storage(StorageError::Unavailable { reason }),
+                moved,
+            ),
             (TakeoverFor::Activate, Refused::Storage(err)) if self.is_transient(&err) => {
                 self.store_failures.unavailable += 1;
                 self.unavailable(err);
