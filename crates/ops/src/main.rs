@@ -82,13 +82,31 @@ impl Cli {
     }
 }
 
+/// `towerlock tower show … | head`: once the reader is gone, stop quietly
+/// (status 141, as a shell reports a closed pipe) instead of panicking on
+/// the next print. SIGPIPE itself stays ignored: etcd's gRPC connections
+/// write with `writev`, which raises it when etcd goes away mid-write, and
+/// that must be an error the command reports, never a silent death.
+fn exit_quietly_when_stdout_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout")
+            && message.ends_with(&format!("(os error {})", libc::EPIPE))
+        {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
-    // Die quietly on a closed pipe (`towerlock tower show … | head`), as
-    // command-line tools do, instead of panicking on the next print.
-    // SAFETY: restoring the default action of a signal before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    exit_quietly_when_stdout_closes();
     let cli = Cli::parse();
     let log = match cli.log_path() {
         Some(path) => match LogFile::open(path) {

@@ -265,3 +265,21 @@ async fn import_refuses_to_fence_out_a_running_validator() {
     let out = towerlock(&[&["tower", "import", &path][..], &flags].concat());
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `tower show … | head`: a reader gone before the output ends stops the
+/// command quietly, as a shell reports a closed pipe, without a panic.
+#[test]
+fn show_into_a_closed_pipe_stops_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let keypair = Keypair::new();
+    let path = write_tower(dir.path(), &keypair, 40);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_towerlock"))
+        .args(["tower", "show", &path])
+        .stdout(writer)
+        .output()
+        .expect("run towerlock");
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
