@@ -7,7 +7,7 @@ use serde_json::json;
 use solana_pubkey::Pubkey;
 use tokio::sync::{mpsc, oneshot, watch};
 use towerlock_storage::{StorageError, TowerStorage};
-use towerlock_tower::{SavedTower, Slot};
+use towerlock_tower::{SavedTower, SavedVoteHistory, Slot};
 use towerlock_wire::{
     client::RpcClient,
     votor::{VotorLastVote, GET_VOTOR_LAST_VOTE, SEND_VOTOR_VOTE},
@@ -187,16 +187,8 @@ impl Executor {
     /// How far the stored vote history of `identity` reaches, and the
     /// newest slot with a landed vote of it.
     async fn check_vote_history(&self, identity: &Pubkey) -> Result<VoteHistoryCheck, String> {
-        let covered = match self.storage.load_vote_history_unfenced(identity).await {
-            Ok(saved) => {
-                let history = saved.history();
-                history
-                    .last_voted_slot()
-                    .max(Some(history.root).filter(|r| *r > 0))
-            }
-            Err(StorageError::VoteHistoryNotFound { .. }) => None,
-            Err(err) => return Err(err.to_string()),
-        };
+        let covered = stored_reach(self.storage.load_vote_history_unfenced(identity).await)
+            .map_err(|err| err.to_string())?;
         let asked = self
             .rpc
             .call_as::<VotorLastVote>(GET_VOTOR_LAST_VOTE, json!([identity.to_string()]));
@@ -219,6 +211,23 @@ impl Executor {
         let request = RequestId(self.next_request);
         self.replies.insert(request, reply);
         request
+    }
+}
+
+/// How far a stored vote history reaches: its newest vote, or its root if
+/// newer; `None` when none is stored or it holds nothing.
+pub fn stored_reach(
+    loaded: Result<SavedVoteHistory, StorageError>,
+) -> Result<Option<Slot>, StorageError> {
+    match loaded {
+        Ok(saved) => {
+            let history = saved.history();
+            Ok(history
+                .last_voted_slot()
+                .max(Some(history.root).filter(|r| *r > 0)))
+        }
+        Err(StorageError::VoteHistoryNotFound { .. }) => Ok(None),
+        Err(err) => Err(err),
     }
 }
 

@@ -303,10 +303,9 @@ impl NodeMachine {
         };
         while let Some(action) = voting.machine.poll_action() {
             match action {
-                // `renew_first` is the node's own rule: after a write whose
-                // outcome is unknown it renews the fence before any next
-                // write, this one included (`on_vote_history_stored`).
-                votor::Action::StoreVoteHistory { op, history, .. } => {
+                // After a write whose outcome is unknown the fence was
+                // renewed before this (`renew` in `advance`).
+                votor::Action::StoreVoteHistory { op, history } => {
                     let saved = match SavedVoteHistory::new(&history, &self.identity) {
                         Ok(saved) => saved,
                         Err(err) => {

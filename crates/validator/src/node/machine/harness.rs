@@ -12,8 +12,11 @@ use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use solana_slot_history::SlotHistory;
 use towerlock_storage::{MemoryTowerStorage, StorageError, TowerStorage};
-use towerlock_tower::Slot;
-use towerlock_wire::api::{BankNotification, SignedContactInfo, SubmitBlock, VoteAccountState};
+use towerlock_tower::{Slot, VoteHistory};
+use towerlock_wire::{
+    api::{BankNotification, SignedContactInfo, SubmitBlock, VoteAccountState},
+    votor::{CertificateKind, VotorBlock, VotorCertificate, VotorNotification, VotorVote},
+};
 
 use super::*;
 use crate::admin::AdminError;
@@ -41,6 +44,9 @@ impl Keys {
 pub struct Seen {
     /// `(slot, fee payer)` of every vote sent.
     pub votes: Vec<(Slot, Pubkey)>,
+    /// Every Votor vote sent (Alpenglow), with the vote history stored when
+    /// it left.
+    pub votor_votes: Vec<(VotorVote, Option<VoteHistory>)>,
     pub blocks: Vec<SubmitBlock>,
     pub replies: Vec<(RequestId, Result<(), AdminError>)>,
     pub contacts: Vec<SignedContactInfo>,
@@ -59,6 +65,8 @@ pub struct Harness {
     pub leader_slots: BTreeSet<Slot>,
     /// What `FetchSlotHistory` answers (none: the fetch fails).
     pub slot_history: Option<SlotHistory>,
+    /// What `getVotorLastVote` answers for every identity (Alpenglow).
+    pub votor_landed: Option<Slot>,
     pub now: Now,
     pub seen: Seen,
     /// Actions taken from the machine, not yet carried out.
@@ -98,6 +106,51 @@ impl Harness {
         unavailable: UnavailablePolicy,
         start_as_hot_spare: bool,
     ) -> Self {
+        Self::build(
+            keys,
+            identity,
+            voters,
+            (storage, unavailable),
+            start_as_hot_spare,
+            Consensus::TowerBft,
+        )
+    }
+
+    /// A machine on an Alpenglow cluster, on `storage`; it needs Votor's
+    /// first block ([`Self::votor_genesis`]) before it settles its role.
+    pub fn alpenglow(
+        keys: &Keys,
+        identity: &Keypair,
+        voters: &[&Keypair],
+        storage: MemoryTowerStorage,
+        unavailable: UnavailablePolicy,
+        require_vote_history: bool,
+    ) -> Self {
+        let alpenglow = Alpenglow {
+            timing: crate::node::votor::Timing {
+                timeout_ms: 1_000,
+                block_ms: 400,
+            },
+            require_vote_history,
+        };
+        Self::build(
+            keys,
+            identity,
+            voters,
+            (storage, unavailable),
+            false,
+            Consensus::Alpenglow(alpenglow),
+        )
+    }
+
+    fn build(
+        keys: &Keys,
+        identity: &Keypair,
+        voters: &[&Keypair],
+        (storage, unavailable): (MemoryTowerStorage, UnavailablePolicy),
+        start_as_hot_spare: bool,
+        consensus: Consensus,
+    ) -> Self {
         let now = Now::from_micros(1_000_000_000);
         let machine = NodeMachine::new(
             MachineConfig {
@@ -111,7 +164,7 @@ impl Harness {
                 rpc_addr: None,
                 allow_tower_rebuild: false,
                 start_as_hot_spare,
-                consensus: super::Consensus::TowerBft,
+                consensus,
             },
             now,
         );
@@ -122,6 +175,7 @@ impl Harness {
             node: keys.primary.pubkey(),
             leader_slots: BTreeSet::new(),
             slot_history: None,
+            votor_landed: None,
             now,
             seen: Seen::default(),
             pending: VecDeque::new(),
@@ -162,6 +216,49 @@ impl Harness {
                 activated_stake: 100,
             }],
         }
+    }
+
+    /// The id of the Votor block of `slot` (one block per slot).
+    pub fn votor_block_id(slot: Slot) -> Hash {
+        let mut bytes = [7; 32];
+        bytes[..8].copy_from_slice(&slot.to_le_bytes());
+        Hash::new_from_array(bytes)
+    }
+
+    /// Votor's block of `slot` on `parent`, as the stream brings it.
+    pub fn votor_block_event(slot: Slot, parent: Slot) -> Event {
+        Event::Votor(VotorNotification::Block(VotorBlock {
+            slot,
+            block_id: Self::votor_block_id(slot),
+            parent_slot: parent,
+            parent_block_id: Self::votor_block_id(parent),
+            leader: Pubkey::new_from_array([9; 32]),
+        }))
+    }
+
+    /// Votor's block of `slot` on `parent`, carried out to the end.
+    pub fn votor_block(&mut self, slot: Slot, parent: Slot) {
+        self.step(Self::votor_block_event(slot, parent));
+        self.settle();
+    }
+
+    /// The cluster's notarization certificate of our block in `slot`,
+    /// carried out to the end.
+    pub fn votor_notarized(&mut self, slot: Slot) {
+        let certificate = VotorCertificate {
+            kind: CertificateKind::Notarization,
+            slot,
+            block_id: Some(Self::votor_block_id(slot)),
+        };
+        self.step(Event::Votor(VotorNotification::Certificate(certificate)));
+        self.settle();
+    }
+
+    /// Votor's first block, and a bank at the cluster's tip: the node
+    /// settles its role.
+    pub fn votor_genesis(&mut self) {
+        self.votor_block(0, 0);
+        self.replay(0, 0);
     }
 
     /// Hands an event to the machine and takes the actions it produced.
@@ -248,6 +345,24 @@ impl Harness {
                 op,
                 result: self.runtime.block_on(storage.takeover(&identity)),
             }),
+            Action::CheckVoteHistory { op, identity } => Some(Event::VoteHistoryChecked {
+                op,
+                result: crate::node::executor::stored_reach(
+                    self.runtime
+                        .block_on(storage.load_vote_history_unfenced(&identity)),
+                )
+                .map(|covered| VoteHistoryCheck {
+                    covered,
+                    landed: self.votor_landed,
+                })
+                .map_err(|err| err.to_string()),
+            }),
+            Action::StoreVoteHistory { op, token, history } => Some(Event::VoteHistoryStored {
+                op,
+                result: self
+                    .runtime
+                    .block_on(storage.store_vote_history(&token, &history)),
+            }),
             Action::CheckTower { op, identity } => Some(Event::TowerChecked {
                 op,
                 result: crate::node::executor::stored_last_vote(
@@ -282,6 +397,20 @@ impl Harness {
 
     fn deliver(&mut self, action: Action) -> Option<Event> {
         match action {
+            Action::SendVotorVote(message) => {
+                assert!(message.verify(), "a vote leaves signed");
+                let stored = self
+                    .runtime
+                    .block_on(self.storage.load_vote_history_unfenced(&message.identity))
+                    .ok()
+                    .map(|saved| saved.into_history());
+                let slot = message.vote.slot();
+                self.seen.votor_votes.push((message.vote, stored));
+                Some(Event::VotorVoteSent {
+                    slot,
+                    accepted: true,
+                })
+            }
             Action::SendVote { slot, transaction } => {
                 assert!(transaction.verify().is_ok(), "a vote leaves signed");
                 let payer = transaction.message.account_keys[0];

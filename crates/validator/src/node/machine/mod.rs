@@ -31,6 +31,8 @@ mod simulation;
 mod status;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_alpenglow;
 
 use std::{
     collections::{HashMap, VecDeque},

@@ -60,7 +60,6 @@ pub fn genesis() -> Block {
 pub struct StoreRequest {
     pub op: OpId,
     pub history: VoteHistory,
-    pub renew_first: bool,
 }
 
 pub struct Harness {
@@ -130,17 +129,9 @@ impl Harness {
         self.machine.handle(self.now, event);
         while let Some(action) = self.machine.poll_action() {
             match action {
-                Action::StoreVoteHistory {
-                    op,
-                    history,
-                    renew_first,
-                } => {
+                Action::StoreVoteHistory { op, history } => {
                     assert!(self.stores.is_empty(), "one store in flight at a time");
-                    self.stores.push_back(StoreRequest {
-                        op,
-                        history,
-                        renew_first,
-                    });
+                    self.stores.push_back(StoreRequest { op, history });
                 }
                 Action::SendVote(vote) => {
                     assert_eq!(vote.identity(), self.keypair.pubkey());

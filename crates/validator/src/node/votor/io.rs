@@ -82,14 +82,10 @@ pub enum Event {
 #[derive(Debug)]
 pub enum Action {
     /// Sign `history` with the identity and store it under the fence; answer
-    /// with [`Event::Stored`]. `renew_first`: the previous write's outcome is
-    /// unknown, so renew the fence before this one, that the earlier write
-    /// cannot land after it.
-    StoreVoteHistory {
-        op: OpId,
-        history: VoteHistory,
-        renew_first: bool,
-    },
+    /// with [`Event::Stored`]. After a store whose outcome is unknown the
+    /// node renews the fence before this one, so that the earlier write
+    /// cannot land after it (a rule of the node's, for every record).
+    StoreVoteHistory { op: OpId, history: VoteHistory },
     /// Send a vote whose history is stored.
     SendVote(SendableVotorVote),
     /// Stop: why. Nothing follows.

@@ -117,8 +117,6 @@ pub struct VotorMachine {
     /// A store's outcome was unknown (skip-and-retry): no vote leaves until
     /// a store succeeds.
     skipping: bool,
-    /// The next store renews the fence first.
-    renew_first: bool,
     /// The next store waits for a tick or a slot, not the next event.
     wait_for_tick: bool,
     next_op: u64,
@@ -145,7 +143,6 @@ impl VotorMachine {
             in_flight: None,
             queued: Vec::new(),
             skipping: false,
-            renew_first: false,
             wait_for_tick: false,
             next_op: 0,
             newest_sent: None,
@@ -334,7 +331,6 @@ impl VotorMachine {
         self.in_flight = None;
         self.queued.clear();
         self.skipping = false;
-        self.renew_first = false;
         self.wait_for_tick = false;
         self.phase = VotorPhase::Voting;
         self.prune();

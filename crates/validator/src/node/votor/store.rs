@@ -22,11 +22,8 @@ impl VotorMachine {
         let pending = PendingVotorVotes::new(&history, std::mem::take(&mut self.queued));
         self.in_flight = Some(InFlight { op, pending });
         self.counters.stores += 1;
-        self.actions.push_back(Action::StoreVoteHistory {
-            op,
-            history,
-            renew_first: std::mem::take(&mut self.renew_first),
-        });
+        self.actions
+            .push_back(Action::StoreVoteHistory { op, history });
     }
 
     pub(super) fn on_stored(&mut self, op: OpId, result: Result<VoteHistoryStored, StorageError>) {
@@ -70,7 +67,6 @@ impl VotorMachine {
                 UnavailablePolicy::SkipVote => {
                     tracing::warn!(error = %err, "vote history storage unavailable: no vote leaves until a store succeeds");
                     self.skipping = true;
-                    self.renew_first = true;
                     self.wait_for_tick = true;
                 }
             },
