@@ -84,8 +84,9 @@ impl Cli {
 
 /// `towerlock tower show … | head`: once the reader is gone, stop quietly
 /// (status 141, as a shell reports a closed pipe) instead of panicking on
-/// the next print. SIGPIPE itself stays ignored: etcd's gRPC connections
-/// write with `writev`, which raises it when etcd goes away mid-write, and
+/// the next print. SIGPIPE itself stays ignored: vectored socket writes
+/// (`writev`, as the HTTP/2 of etcd's gRPC client does) raise it when the
+/// peer goes away mid-write (etcd, a validator, the cluster stopped), and
 /// that must be an error the command reports, never a silent death.
 fn exit_quietly_when_stdout_closes() {
     let default = std::panic::take_hook();
