@@ -15,7 +15,9 @@ use towerlock_wire::{
 
 use super::{
     driver::{bounded, Clock, Published},
-    machine::{Action, Event, NodeExit, NodeMachine, RequestId, VoteHistoryCheck},
+    machine::{
+        Action, Event, NodeExit, NodeMachine, RequestId, VoteHistoryCheck, VoteHistoryCheckFailed,
+    },
     schedule::LeaderSchedule,
     slot_history,
     streams::Streams,
@@ -186,13 +188,19 @@ impl Executor {
 
     /// How far the stored vote history of `identity` reaches, and the
     /// newest slot with a landed vote of it.
-    async fn check_vote_history(&self, identity: &Pubkey) -> Result<VoteHistoryCheck, String> {
+    async fn check_vote_history(
+        &self,
+        identity: &Pubkey,
+    ) -> Result<VoteHistoryCheck, VoteHistoryCheckFailed> {
         let covered = stored_reach(self.storage.load_vote_history_unfenced(identity).await)
-            .map_err(|err| err.to_string())?;
+            .map_err(VoteHistoryCheckFailed::Storage)?;
         let asked = self
             .rpc
             .call_as::<VotorLastVote>(GET_VOTOR_LAST_VOTE, json!([identity.to_string()]));
-        let landed = bounded(GET_VOTOR_LAST_VOTE, asked).await?.slot;
+        let landed = bounded(GET_VOTOR_LAST_VOTE, asked)
+            .await
+            .map_err(VoteHistoryCheckFailed::Cluster)?
+            .slot;
         Ok(VoteHistoryCheck { covered, landed })
     }
 

@@ -67,6 +67,8 @@ pub struct Harness {
     pub slot_history: Option<SlotHistory>,
     /// What `getVotorLastVote` answers for every identity (Alpenglow).
     pub votor_landed: Option<Slot>,
+    /// Why `getVotorLastVote` fails, while it does.
+    pub votor_rpc_down: Option<String>,
     pub now: Now,
     pub seen: Seen,
     /// Actions taken from the machine, not yet carried out.
@@ -176,6 +178,7 @@ impl Harness {
             leader_slots: BTreeSet::new(),
             slot_history: None,
             votor_landed: None,
+            votor_rpc_down: None,
             now,
             seen: Seen::default(),
             pending: VecDeque::new(),
@@ -355,7 +358,11 @@ impl Harness {
                     covered,
                     landed: self.votor_landed,
                 })
-                .map_err(|err| err.to_string()),
+                .map_err(VoteHistoryCheckFailed::Storage)
+                .and_then(|check| match &self.votor_rpc_down {
+                    Some(reason) => Err(VoteHistoryCheckFailed::Cluster(reason.clone())),
+                    None => Ok(check),
+                }),
             }),
             Action::StoreVoteHistory { op, token, history } => Some(Event::VoteHistoryStored {
                 op,

@@ -32,6 +32,17 @@ pub struct VoteHistoryCheck {
     pub landed: Option<Slot>,
 }
 
+/// Why [`Action::CheckVoteHistory`] could not tell.
+#[derive(Debug, thiserror::Error)]
+pub enum VoteHistoryCheckFailed {
+    /// The stored history could not be read.
+    #[error("the stored vote history could not be read: {0}")]
+    Storage(#[source] StorageError),
+    /// The cluster did not say which votes of the identity landed.
+    #[error("the cluster did not answer getVotorLastVote: {0}")]
+    Cluster(String),
+}
+
 /// Wall-clock time, passed in: the machine never reads a clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Now {
@@ -115,7 +126,7 @@ pub enum Event {
     /// The answer to [`Action::CheckVoteHistory`].
     VoteHistoryChecked {
         op: OpId,
-        result: Result<VoteHistoryCheck, String>,
+        result: Result<VoteHistoryCheck, VoteHistoryCheckFailed>,
     },
     /// The answer to [`Action::Renew`].
     Renewed {

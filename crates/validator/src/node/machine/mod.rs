@@ -50,7 +50,9 @@ use towerlock_wire::api::{BankNotification, ContactAddresses, ContactInfo, Signe
 
 pub use alpenglow::{Alpenglow, Consensus};
 pub use exit::NodeExit;
-pub use io::{Action, Command, Event, Now, OpId, RequestId, Stream, VoteHistoryCheck};
+pub use io::{
+    Action, Command, Event, Now, OpId, RequestId, Stream, VoteHistoryCheck, VoteHistoryCheckFailed,
+};
 
 use super::{
     decide::{choose_vote, is_newer_instance_of, may_vote, HotSpareReason, VoteChoice},

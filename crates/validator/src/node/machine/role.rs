@@ -16,7 +16,7 @@ use towerlock_tower::{Lockout, SavedVoteHistory, Slot, Tower};
 
 use super::{
     Action, Activity, Fence, HotSpareReason, InFlight, NodeExit, NodeMachine, Now, OpId,
-    TakeoverFor, VoteHistoryCheck,
+    TakeoverFor, UnavailablePolicy, VoteHistoryCheck, VoteHistoryCheckFailed,
 };
 use crate::{
     admin::AdminError,
@@ -34,7 +34,7 @@ enum Refused {
     /// votes (the sentence the Votor machine would exit with).
     VoteHistory(VotorExit),
     /// Alpenglow: the history or the landed votes could not be read.
-    VoteHistoryUnchecked(String),
+    VoteHistoryUnchecked(VoteHistoryCheckFailed),
 }
 
 impl NodeMachine {
@@ -174,7 +174,7 @@ impl NodeMachine {
         &mut self,
         now: Now,
         op: OpId,
-        result: Result<VoteHistoryCheck, String>,
+        result: Result<VoteHistoryCheck, VoteHistoryCheckFailed>,
     ) {
         let Some(InFlight::CheckVoteHistory { purpose, .. }) = self
             .in_flight
@@ -188,7 +188,7 @@ impl NodeMachine {
                 None => self.take_over_now(purpose, check.landed),
                 Some(refusal) => self.refused(now, purpose, Refused::VoteHistory(refusal), false),
             },
-            Err(reason) => self.refused(now, purpose, Refused::VoteHistoryUnchecked(reason), false),
+            Err(failed) => self.refused(now, purpose, Refused::VoteHistoryUnchecked(failed), false),
         }
     }
 
@@ -279,9 +279,9 @@ impl NodeMachine {
                         identity,
                         reason: refusal.to_string(),
                     },
-                    Refused::VoteHistoryUnchecked(reason) => AdminError::VoteHistoryUnavailable {
+                    Refused::VoteHistoryUnchecked(failed) => AdminError::VoteHistoryUnavailable {
                         identity,
-                        reason: format!("it could not be checked ({reason}); nothing changed, run set-identity again"),
+                        reason: format!("it could not be checked ({failed}); nothing changed, run set-identity again"),
                     },
                 };
                 self.actions.push_back(Action::Reply {
@@ -289,14 +289,23 @@ impl NodeMachine {
                     result: Err(err),
                 });
             }
-            // Not read: as storage that did not answer (exit, or try
-            // again at the next bank with skip-vote).
-            (TakeoverFor::Activate, Refused::VoteHistoryUnchecked(reason)) => self.refused(
-                _now,
-                TakeoverFor::Activate,
-                Refused::Storage(StorageError::Unavailable { reason }),
-                moved,
-            ),
+            // The history not read: as any storage error at a takeover.
+            (TakeoverFor::Activate, Refused::VoteHistoryUnchecked(VoteHistoryCheckFailed::Storage(err))) => {
+                self.refused(_now, TakeoverFor::Activate, Refused::Storage(err), moved)
+            }
+            // The cluster did not say which votes landed: no takeover
+            // without it; exit, or try again at the next bank with skip-vote.
+            (TakeoverFor::Activate, Refused::VoteHistoryUnchecked(failed @ VoteHistoryCheckFailed::Cluster(_))) => {
+                match self.unavailable {
+                    UnavailablePolicy::Exit => self.exit(Err(NodeExit::ClusterLost {
+                        reason: format!("cannot check the vote history of {identity} against its landed votes ({failed})"),
+                    })),
+                    UnavailablePolicy::SkipVote => {
+                        tracing::warn!(%identity, error = %failed, "cannot check the vote history against the landed votes: not taking over until it can");
+                        self.wait_for_bank = true;
+                    }
+                }
+            }
             (TakeoverFor::Activate, Refused::Storage(err)) if self.is_transient(&err) => {
                 self.store_failures.unavailable += 1;
                 self.unavailable(err);

@@ -242,3 +242,52 @@ fn an_unknown_vote_history_store_renews_the_fence_before_the_next_write() {
         "{late:?}"
     );
 }
+
+/// The cluster does not say which votes of the identity landed: no
+/// takeover. By default the node exits saying so (not that storage failed);
+/// with skip-vote it tries again at the next bank and votes once it can.
+#[test]
+fn no_takeover_while_the_cluster_does_not_say_which_votes_landed() {
+    let keys = Keys::new();
+    let identity = keys.primary.pubkey();
+    let down = || Some("connection refused".to_string());
+
+    let mut h = Harness::alpenglow(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        MemoryTowerStorage::new(),
+        UnavailablePolicy::Exit,
+        true,
+    );
+    h.votor_rpc_down = down();
+    h.votor_genesis();
+    match &h.seen.exit {
+        Some(Err(exit @ NodeExit::ClusterLost { .. })) => {
+            let sentence = exit.to_string();
+            assert!(sentence.contains("getVotorLastVote"), "{sentence}");
+            assert!(sentence.contains("connection refused"), "{sentence}");
+        }
+        other => panic!("expected ClusterLost, got {other:?}"),
+    }
+    assert_eq!(h.storage.holder(&identity), None, "the fence did not move");
+
+    let mut h = Harness::alpenglow(
+        &keys,
+        &keys.primary,
+        &[&keys.primary],
+        MemoryTowerStorage::new(),
+        UnavailablePolicy::SkipVote,
+        true,
+    );
+    h.votor_rpc_down = down();
+    h.votor_genesis();
+    assert!(h.seen.exit.is_none(), "{:?}", h.seen.exit);
+    assert_eq!(h.storage.holder(&identity), None, "the fence did not move");
+    h.votor_rpc_down = None;
+    h.replay(1, 0);
+    assert_eq!(h.machine.status().role, Role::Voting);
+    assert!(h.storage.holder(&identity).is_some());
+    h.votor_block(1, 0);
+    assert_eq!(notarized(&h), vec![1]);
+}
