@@ -50,6 +50,7 @@ if [ "$quick" = 1 ]; then
         "storage|storage --rounds 200|fenced_p50_ms plain_p50_ms ratio fenced_p99_ms file_fsync_p50_ms file_nofsync_p50_ms takeover_p50_ms"
         "vote-path|vote-path --rounds 2 --slots-per-round 30|"
         "failover|failover --failovers 3 --slot-ms 400|"
+        "failover alpenglow|failover --consensus alpenglow --failovers 3 --slot-ms 400|"
         "sentinel|sentinel --rounds 3 --slot-ms 400|"
         "scale|scale --validators 1000 --minutes 0.5|"
         "cluster|cluster --pairs 1 --window-seconds 6|"
@@ -59,6 +60,7 @@ else
         "storage|storage|fenced_p50_ms plain_p50_ms ratio fenced_p99_ms file_fsync_p50_ms file_nofsync_p50_ms takeover_p50_ms"
         "vote-path|vote-path|"
         "failover|failover|"
+        "failover alpenglow|failover --consensus alpenglow|"
         "sentinel|sentinel|"
         "scale|scale|"
         "cluster|cluster|"
@@ -74,6 +76,7 @@ pick() {
     case "$1" in
         vote-path) echo "file_sent_p50_ms file_sent_p99_ms etcd_sent_p50_ms etcd_sent_p99_ms etcd_added_p99_ms file_landed_p50_ms etcd_landed_p50_ms file_store_p50_ms file_store_p99_ms etcd_store_p50_ms etcd_store_p99_ms etcd_store_added_p99_ms file_credits_per_slot etcd_credits_per_slot target_met" ;;
         failover) echo "set_identity_p50_ms first_vote_sent_p50_ms first_vote_sent_max_ms first_vote_after_bank_p50_ms first_vote_landed_p50_ms first_vote_landed_max_ms missed_votes_p50 missed_votes_max audit_clean" ;;
+        "failover alpenglow") echo "set_identity_p50_ms first_vote_sent_p50_ms first_vote_sent_max_ms first_vote_sent_max_slots first_vote_landed_p50_ms first_vote_landed_max_ms missed_slots_max audit_clean" ;;
         sentinel) echo "landed_p50_ms landed_max_ms detected_p50_ms missed_slots_max false_promotions audit_clean" ;;
         scale) echo "m1_store_p50_ms m1_store_p99_ms m3_store_p50_ms m3_store_p99_ms p99_ratio m1_etcd_cores m3_etcd_cores m3_client_cores m1_fsync_mean_ms m3_fsync_mean_ms m3_writes_per_s m3_mb_per_validator_hour m3_quota_gib m3_missed target_met" ;;
         cluster) echo "votes_per_s send_p50_ms send_p99_ms landed landed_slots_max credits_per_vote cluster_cores_without cluster_cores_with cluster_us_per_vote slot_late_p99_ms_without slot_late_p99_ms_with validator_sent_p50_ms_without validator_sent_p50_ms_with audit_clean" ;;
