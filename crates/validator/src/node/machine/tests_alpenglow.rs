@@ -12,17 +12,28 @@ use crate::admin::{AdminError, Role};
 use crate::node::votor::VotorExit;
 use towerlock_wire::votor::VotorVote;
 
-/// A primary on an Alpenglow cluster, on `storage`, voting once Votor's
-/// first block came.
-fn primary(keys: &Keys, storage: MemoryTowerStorage, unavailable: UnavailablePolicy) -> Harness {
-    let mut h = Harness::alpenglow(
+/// The primary identity on an Alpenglow cluster, on `storage`, before
+/// Votor's first block.
+fn not_started(
+    keys: &Keys,
+    storage: MemoryTowerStorage,
+    unavailable: UnavailablePolicy,
+    require_vote_history: bool,
+) -> Harness {
+    Harness::alpenglow(
         keys,
         &keys.primary,
         &[&keys.primary],
         storage,
         unavailable,
-        true,
-    );
+        require_vote_history,
+    )
+}
+
+/// A primary on an Alpenglow cluster, on `storage`, voting once Votor's
+/// first block came.
+fn primary(keys: &Keys, storage: MemoryTowerStorage, unavailable: UnavailablePolicy) -> Harness {
+    let mut h = not_started(keys, storage, unavailable, true);
     h.votor_genesis();
     h
 }
@@ -87,14 +98,7 @@ fn a_new_holder_votes_from_the_stored_history_and_the_old_one_stops() {
     chain(&mut old, 1, 4);
     assert_eq!(notarized(&old), vec![1, 2, 3, 4]);
 
-    let mut new = Harness::alpenglow(
-        &keys,
-        &keys.primary,
-        &[&keys.primary],
-        old.other_instance(),
-        UnavailablePolicy::Exit,
-        true,
-    );
+    let mut new = not_started(&keys, old.other_instance(), UnavailablePolicy::Exit, true);
     new.votor_landed = Some(4);
     new.votor_genesis();
     assert_eq!(new.machine.status().role, Role::Voting);
@@ -123,10 +127,8 @@ fn a_new_holder_votes_from_the_stored_history_and_the_old_one_stops() {
 fn a_history_older_than_the_landed_votes_is_refused_before_the_fence_moves() {
     let keys = Keys::new();
     let identity = keys.primary.pubkey();
-    let mut h = Harness::alpenglow(
+    let mut h = not_started(
         &keys,
-        &keys.primary,
-        &[&keys.primary],
         MemoryTowerStorage::new(),
         UnavailablePolicy::Exit,
         true,
@@ -175,10 +177,8 @@ fn a_history_older_than_the_landed_votes_is_refused_before_the_fence_moves() {
 #[test]
 fn an_older_history_is_voted_from_when_not_required() {
     let keys = Keys::new();
-    let mut h = Harness::alpenglow(
+    let mut h = not_started(
         &keys,
-        &keys.primary,
-        &[&keys.primary],
         MemoryTowerStorage::new(),
         UnavailablePolicy::Exit,
         false,
@@ -252,10 +252,8 @@ fn no_takeover_while_the_cluster_does_not_say_which_votes_landed() {
     let identity = keys.primary.pubkey();
     let down = || Some("connection refused".to_string());
 
-    let mut h = Harness::alpenglow(
+    let mut h = not_started(
         &keys,
-        &keys.primary,
-        &[&keys.primary],
         MemoryTowerStorage::new(),
         UnavailablePolicy::Exit,
         true,
@@ -272,10 +270,8 @@ fn no_takeover_while_the_cluster_does_not_say_which_votes_landed() {
     }
     assert_eq!(h.storage.holder(&identity), None, "the fence did not move");
 
-    let mut h = Harness::alpenglow(
+    let mut h = not_started(
         &keys,
-        &keys.primary,
-        &[&keys.primary],
         MemoryTowerStorage::new(),
         UnavailablePolicy::SkipVote,
         true,
