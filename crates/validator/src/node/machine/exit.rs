@@ -1,6 +1,8 @@
 //! Why a node stops (other than an orderly exit). One variant per reason,
 //! each with the sentence an operator reads.
 
+use std::time::Duration;
+
 use solana_pubkey::Pubkey;
 use towerlock_storage::{InstanceRecord, StorageError};
 use towerlock_tower::Slot;
@@ -13,9 +15,18 @@ pub enum NodeExit {
         identity: Pubkey,
         by: Box<InstanceRecord>,
     },
-    /// Another instance published this identity with a newer outset.
-    #[error("duplicate running instances of the same validator node: {identity}")]
-    DuplicateInstance { identity: Pubkey },
+    /// Another instance published this identity with a newer outset
+    /// (agave's message). `ahead` is how far that outset lies beyond this
+    /// machine's clock when that is more than a clock's usual drift: then
+    /// the "newer" instance may only have a clock set ahead.
+    #[error(
+        "duplicate running instances of the same validator node: {identity}{}",
+        clock_hint(*ahead)
+    )]
+    DuplicateInstance {
+        identity: Pubkey,
+        ahead: Option<Duration>,
+    },
     /// A store got no answer and the policy is to exit (agave's message).
     #[error("Unable to save tower to storage: {source}")]
     StorageUnavailable {
@@ -90,4 +101,20 @@ pub enum NodeExit {
     },
     #[error("lost the cluster: {reason}")]
     ClusterLost { reason: String },
+}
+
+/// How far ahead of this machine's clock an outset must be before the exit
+/// names the clocks: NTP keeps machines within milliseconds, and a restart
+/// takes longer than this.
+pub(super) const CLOCK_AHEAD_NOTICE: Duration = Duration::from_secs(5);
+
+fn clock_hint(ahead: Option<Duration>) -> String {
+    match ahead {
+        Some(ahead) => format!(
+            "; the other instance's start time is {:.1} s ahead of this machine's clock, so one of the two clocks is wrong \
+             (check NTP on both machines); an instance with a clock ahead keeps every restart of this identity out until the true time passes its start",
+            ahead.as_secs_f64()
+        ),
+        None => String::new(),
+    }
 }

@@ -308,7 +308,7 @@ impl NodeMachine {
         }
         match event {
             Event::Bank(bank) => self.on_bank(now, bank),
-            Event::Contact(contact) => self.on_contact(&contact),
+            Event::Contact(contact) => self.on_contact(now, &contact),
             Event::Admin { request, command } => self.on_admin(now, request, command),
             Event::TakenOver { op, result } => self.on_taken_over(now, op, result),
             Event::TowerChecked { op, result } => self.on_tower_checked(now, op, result),
@@ -399,7 +399,7 @@ impl NodeMachine {
         }
     }
 
-    fn on_contact(&mut self, contact: &SignedContactInfo) {
+    fn on_contact(&mut self, now: Now, contact: &SignedContactInfo) {
         let Some(signer) = contact.verify() else {
             return;
         };
@@ -413,7 +413,9 @@ impl NodeMachine {
                 other_instance = %contact.info.instance,
                 "duplicate running instances of the same validator node: {identity}"
             );
-            self.exit(Err(NodeExit::DuplicateInstance { identity }));
+            let ahead = Duration::from_micros(contact.info.outset.saturating_sub(now.unix_micros));
+            let ahead = (ahead > exit::CLOCK_AHEAD_NOTICE).then_some(ahead);
+            self.exit(Err(NodeExit::DuplicateInstance { identity, ahead }));
         }
     }
 
@@ -697,6 +699,17 @@ impl NodeMachine {
     /// An outset newer than `now` and than any seen for `identity`.
     fn next_outset(&self, identity: &Pubkey, now: Now) -> u64 {
         let seen = self.outsets_seen.get(identity).copied().unwrap_or(0);
+        let ahead = Duration::from_micros(seen.saturating_sub(now.unix_micros));
+        if ahead > exit::CLOCK_AHEAD_NOTICE {
+            // agave's rule still holds (the new outset must be the newest),
+            // but it carries another machine's clock error forward.
+            tracing::warn!(
+                %identity,
+                ahead_s = ahead.as_secs_f64(),
+                "an instance of this identity started ahead of this machine's clock; \
+                 this instance's start time follows it (check NTP on both machines)"
+            );
+        }
         now.unix_micros.max(seen + 1).max(self.outset + 1)
     }
 

@@ -381,10 +381,46 @@ fn a_newer_instance_of_the_identity_in_gossip_means_exit() {
     assert!(h.seen.exit.is_none() && h.pending.is_empty());
     h.step(Event::Contact(contact(ours.outset + 1)));
     h.settle();
-    assert!(matches!(
-        h.seen.exit,
-        Some(Err(NodeExit::DuplicateInstance { .. }))
-    ));
+    let Some(Err(exit @ NodeExit::DuplicateInstance { ahead: None, .. })) = &h.seen.exit else {
+        panic!("expected a duplicate-instance exit, got {:?}", h.seen.exit);
+    };
+    // A newer instance on a true clock: agave's sentence, nothing about clocks.
+    assert!(!exit.to_string().contains("clock"), "{exit}");
+}
+
+#[test]
+fn a_newer_instance_whose_start_is_ahead_of_our_clock_names_the_clocks() {
+    let keys = Keys::new();
+    let mut h = voting_primary(&keys);
+    let ours = h.seen.contacts.last().unwrap().info.clone();
+    let ahead_of_now = h.now.unix_micros + 90_000_000;
+    let contact = towerlock_wire::api::ContactInfo {
+        instance: "skewed".into(),
+        outset: ahead_of_now,
+        ..ours
+    }
+    .sign(&keys.primary);
+    h.step(Event::Contact(contact));
+    h.settle();
+    let Some(Err(
+        exit @ NodeExit::DuplicateInstance {
+            ahead: Some(ahead), ..
+        },
+    )) = &h.seen.exit
+    else {
+        panic!(
+            "expected a duplicate-instance exit naming the clocks, got {:?}",
+            h.seen.exit
+        );
+    };
+    // Still agave's exit (scripts match its sentence), with the skew named.
+    let sentence = exit.to_string();
+    assert!(sentence.starts_with("duplicate running instances of the same validator node"));
+    assert!(
+        sentence.contains("s ahead of this machine's clock"),
+        "{sentence}"
+    );
+    assert!((89.0..=90.0).contains(&ahead.as_secs_f64()), "{ahead:?}");
 }
 
 /// A node whose stored tower voted 1..=40 comes back to banks 99..=106
