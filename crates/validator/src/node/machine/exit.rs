@@ -7,6 +7,8 @@ use solana_pubkey::Pubkey;
 use towerlock_storage::{InstanceRecord, StorageError};
 use towerlock_tower::Slot;
 
+use super::Now;
+
 #[derive(Debug, thiserror::Error)]
 pub enum NodeExit {
     /// Another instance took the fence (agave's message).
@@ -103,10 +105,17 @@ pub enum NodeExit {
     ClusterLost { reason: String },
 }
 
-/// How far ahead of this machine's clock an outset must be before the exit
-/// names the clocks: NTP keeps machines within milliseconds, and a restart
-/// takes longer than this.
-pub(super) const CLOCK_AHEAD_NOTICE: Duration = Duration::from_secs(5);
+/// How far ahead of this machine's clock an outset must be before it is
+/// named as a clock error: NTP keeps machines within milliseconds, and a
+/// restart takes longer than this.
+const CLOCK_AHEAD_NOTICE: Duration = Duration::from_secs(5);
+
+/// How far `outset` (µs) lies beyond this machine's clock, when that is more
+/// than drift explains.
+pub(super) fn ahead_of_clock(outset: u64, now: Now) -> Option<Duration> {
+    let ahead = Duration::from_micros(outset.saturating_sub(now.unix_micros));
+    (ahead > CLOCK_AHEAD_NOTICE).then_some(ahead)
+}
 
 fn clock_hint(ahead: Option<Duration>) -> String {
     match ahead {

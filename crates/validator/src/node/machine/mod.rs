@@ -413,8 +413,7 @@ impl NodeMachine {
                 other_instance = %contact.info.instance,
                 "duplicate running instances of the same validator node: {identity}"
             );
-            let ahead = Duration::from_micros(contact.info.outset.saturating_sub(now.unix_micros));
-            let ahead = (ahead > exit::CLOCK_AHEAD_NOTICE).then_some(ahead);
+            let ahead = exit::ahead_of_clock(contact.info.outset, now);
             self.exit(Err(NodeExit::DuplicateInstance { identity, ahead }));
         }
     }
@@ -699,8 +698,7 @@ impl NodeMachine {
     /// An outset newer than `now` and than any seen for `identity`.
     fn next_outset(&self, identity: &Pubkey, now: Now) -> u64 {
         let seen = self.outsets_seen.get(identity).copied().unwrap_or(0);
-        let ahead = Duration::from_micros(seen.saturating_sub(now.unix_micros));
-        if ahead > exit::CLOCK_AHEAD_NOTICE {
+        if let Some(ahead) = exit::ahead_of_clock(seen, now) {
             // agave's rule still holds (the new outset must be the newest),
             // but it carries another machine's clock error forward.
             tracing::warn!(
