@@ -28,6 +28,9 @@ pub const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 /// Lines of etcd's log carried by errors.
 const TAIL_LINES: usize = 40;
 
+/// How many times etcd is started on fresh ports after a port clash.
+pub(crate) const PORT_ATTEMPTS: usize = 3;
+
 /// How to start etcd.
 #[derive(Debug, Clone)]
 pub struct EtcdOptions {
@@ -105,7 +108,7 @@ impl EtcdProcess {
         let mut last = None;
         // Free ports are picked by binding port 0 and released before etcd
         // binds them; another process may grab one meanwhile, so retry.
-        for _attempt in 0..3 {
+        for _attempt in 0..PORT_ATTEMPTS {
             let [client_port, peer_port, metrics_port] = free_ports()?;
             let mut process = Self {
                 dir,
@@ -403,7 +406,7 @@ impl Drop for EtcdProcess {
     }
 }
 
-fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, LabError> {
+pub(crate) fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, LabError> {
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir()
@@ -457,19 +460,28 @@ pub fn free_port() -> Result<u16, LabError> {
 /// `N` different loopback ports that were free a moment ago (all bound at
 /// once, so that they differ).
 pub fn free_ports<const N: usize>() -> Result<[u16; N], LabError> {
+    let list = free_port_list(N)?;
+    let mut ports = [0; N];
+    ports.copy_from_slice(&list);
+    Ok(ports)
+}
+
+/// `count` different loopback ports that were free a moment ago.
+pub(crate) fn free_port_list(count: usize) -> Result<Vec<u16>, LabError> {
     let bind_error = LabError::io("bind a port on", "127.0.0.1");
-    let listeners = (0..N)
+    let listeners = (0..count)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<Vec<_>, _>>()
         .map_err(bind_error)?;
-    let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener
-            .local_addr()
-            .map_err(LabError::io("read the address of a port on", "127.0.0.1"))?
-            .port();
-    }
-    Ok(ports)
+    listeners
+        .iter()
+        .map(|listener| {
+            listener
+                .local_addr()
+                .map(|addr| addr.port())
+                .map_err(LabError::io("read the address of a port on", "127.0.0.1"))
+        })
+        .collect()
 }
 
 /// GET /metrics on the metrics listener: etcd's Prometheus text.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use towerlock_certs::{SeedCertPaths, SeedCerts, Validity};
 use towerlock_etcd::EtcdConfig;
 
-use crate::etcd::{etcd_binary, free_ports, health, STARTUP_DEADLINE};
+use crate::etcd::{etcd_binary, free_port_list, health, temp_dir, PORT_ATTEMPTS, STARTUP_DEADLINE};
 use crate::process::{log_tail, signal};
 use crate::{wait_until, LabError};
 
@@ -47,42 +47,84 @@ impl EtcdCluster {
     /// Like [`EtcdCluster::start`], with `extra_args` added to every
     /// member's command line (e.g. `--quota-backend-bytes=…`).
     pub async fn start_with_args(size: usize, extra_args: Vec<String>) -> Result<Self, LabError> {
+        Self::start_on(size, extra_args, Self::members_on_free_ports).await
+    }
+
+    /// Starts `size` members on the ports `pick` gives, picking again after
+    /// a port clash.
+    async fn start_on(
+        size: usize,
+        extra_args: Vec<String>,
+        mut pick: impl FnMut(usize) -> Result<Vec<Member>, LabError>,
+    ) -> Result<Self, LabError> {
         let etcd = etcd_binary()?;
-        let dir = tempfile::Builder::new()
-            .prefix("towerlock-etcd-cluster-")
-            .tempdir()
-            .map_err(LabError::io(
-                "create a temporary directory in",
-                std::env::temp_dir(),
-            ))?;
+        let dir = temp_dir("towerlock-etcd-cluster-")?;
         let certs = dir.path().join("certs");
         let hosts: Vec<String> = towerlock_certs::DEFAULT_HOSTS.map(String::from).to_vec();
         SeedCerts::generate_for_members(&hosts, &hosts, Validity::days(1))
             .and_then(|c| c.write(&certs, true))
             .map_err(|source| LabError::Certs { dir: certs, source })?;
-        let mut members = Vec::with_capacity(size);
-        for index in 0..size {
-            let [client_port, peer_port, metrics_port] = free_ports()?;
-            members.push(Member {
-                name: format!("m{index}"),
-                client_port,
-                peer_port,
-                metrics_port,
-                child: None,
-            });
-        }
         let mut cluster = Self {
             dir,
-            members,
+            members: Vec::new(),
             extra_args,
         };
-        for index in 0..size {
-            cluster.spawn(&etcd, index)?;
+        // Ports are picked by binding port 0 and released before etcd binds
+        // them; meanwhile members already dial each other from ephemeral
+        // ports, which may take a port another member is about to listen
+        // on. On such a clash start afresh on new ports.
+        let mut attempt = 1;
+        loop {
+            cluster.members = pick(size)?;
+            let err = match cluster.start_members(&etcd).await {
+                Ok(()) => return Ok(cluster),
+                Err(err) => err,
+            };
+            let clash = (0..size).any(|index| cluster.port_clash(index));
+            for index in 0..size {
+                cluster.kill(index);
+            }
+            if !clash || attempt == PORT_ATTEMPTS {
+                return Err(err);
+            }
+            for index in 0..size {
+                let _ = fs::remove_dir_all(cluster.dir.path().join(&cluster.members[index].name));
+                let _ = fs::remove_file(cluster.log_path(index));
+            }
+            attempt += 1;
         }
-        for index in 0..size {
-            cluster.wait_healthy(index).await?;
+    }
+
+    /// `size` members, each on three ports that differ from every other's.
+    fn members_on_free_ports(size: usize) -> Result<Vec<Member>, LabError> {
+        let ports = free_port_list(3 * size)?;
+        Ok(ports
+            .chunks_exact(3)
+            .enumerate()
+            .map(|(index, ports)| Member {
+                name: format!("m{index}"),
+                client_port: ports[0],
+                peer_port: ports[1],
+                metrics_port: ports[2],
+                child: None,
+            })
+            .collect())
+    }
+
+    /// Spawns every member, then waits until each is healthy.
+    async fn start_members(&mut self, etcd: &Path) -> Result<(), LabError> {
+        for index in 0..self.size() {
+            self.spawn(etcd, index)?;
         }
-        Ok(cluster)
+        for index in 0..self.size() {
+            self.wait_healthy(index).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether member `index` could not listen because its port was taken.
+    fn port_clash(&self, index: usize) -> bool {
+        log_tail(&self.log_path(index), TAIL_LINES).contains("address already in use")
     }
 
     /// How many members the cluster has (running or not).
@@ -342,5 +384,37 @@ impl Drop for EtcdCluster {
         for index in 0..self.members.len() {
             self.kill(index);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member whose client port is taken when it starts does not fail
+    /// the cluster: the start is tried again on fresh ports.
+    #[tokio::test]
+    async fn a_port_taken_meanwhile_is_left_for_fresh_ports() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_port = taken.local_addr().unwrap().port();
+        let mut picks = 0;
+        let cluster = EtcdCluster::start_on(3, Vec::new(), |size| {
+            picks += 1;
+            let mut members = EtcdCluster::members_on_free_ports(size)?;
+            if picks == 1 {
+                members[0].client_port = taken_port;
+            }
+            Ok(members)
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(picks, 2, "the clash should have cost exactly one retry");
+        assert!(!cluster
+            .endpoints()
+            .iter()
+            .any(|e| e.ends_with(&format!(":{taken_port}"))));
+        let mut client = cluster.client().await.unwrap();
+        client.put("k", "v", None).await.unwrap();
+        drop(taken);
     }
 }
