@@ -139,7 +139,7 @@ impl EtcdProcess {
     }
 
     fn port_clash(&self) -> bool {
-        self.log_tail(TAIL_LINES).contains("address already in use")
+        log_shows_port_clash(&self.log_path())
     }
 
     fn scheme(&self) -> &'static str {
@@ -404,6 +404,12 @@ impl Drop for EtcdProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Whether the etcd writing `log` could not listen because one of its ports
+/// was taken.
+pub(crate) fn log_shows_port_clash(log: &Path) -> bool {
+    log_tail(log, TAIL_LINES).contains("address already in use")
 }
 
 pub(crate) fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, LabError> {

@@ -10,7 +10,10 @@ use std::time::Duration;
 use towerlock_certs::{SeedCertPaths, SeedCerts, Validity};
 use towerlock_etcd::EtcdConfig;
 
-use crate::etcd::{etcd_binary, free_port_list, health, temp_dir, PORT_ATTEMPTS, STARTUP_DEADLINE};
+use crate::etcd::{
+    etcd_binary, free_port_list, health, log_shows_port_clash, temp_dir, PORT_ATTEMPTS,
+    STARTUP_DEADLINE,
+};
 use crate::process::{log_tail, signal};
 use crate::{wait_until, LabError};
 
@@ -124,7 +127,7 @@ impl EtcdCluster {
 
     /// Whether member `index` could not listen because its port was taken.
     fn port_clash(&self, index: usize) -> bool {
-        log_tail(&self.log_path(index), TAIL_LINES).contains("address already in use")
+        log_shows_port_clash(&self.log_path(index))
     }
 
     /// How many members the cluster has (running or not).
